@@ -1,0 +1,27 @@
+"""Floor 4: every differentiable op, one class each, forward directly above backward.
+
+Use as ``from minigan import functional as F``; ``F.conv2d(x, W)``.
+"""
+
+from minigan.functional.activation import leaky_relu, relu, sigmoid, tanh
+from minigan.functional.conv import conv2d, conv_transpose2d
+from minigan.functional.linear import embedding, linear
+from minigan.functional.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+)
+from minigan.functional.math import add, div, exp, log, matmul, mean, mul, neg, pow, sqrt, sub, sum
+from minigan.functional.noise import dropout
+from minigan.functional.normalization import batch_norm
+from minigan.functional.pooling import avg_pool2d, upsample_nearest2d
+from minigan.functional.shape import broadcast_to, concat, flatten, get_item, reshape, sum_to, transpose
+
+__all__ = [
+    "add", "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "broadcast_to", "concat", "conv2d", "conv_transpose2d", "cross_entropy", "div", "dropout",
+    "embedding", "exp", "flatten", "get_item", "leaky_relu", "linear", "log", "matmul", "mean",
+    "mse_loss", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "sqrt", "sub", "sum", "sum_to",
+    "tanh", "transpose", "upsample_nearest2d",
+]

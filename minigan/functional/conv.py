@@ -1,0 +1,148 @@
+"""2-d convolution and transposed convolution by im2col / col2im and one GEMM.
+
+Notation: x is (n, c, h, w); W is (oc, c, kh, kw) for conv2d and (c, oc, kh, kw)
+for conv_transpose2d (PyTorch's layouts); sy, sx are strides, ph, pw paddings.
+``col`` follows Note [col layout] in minigan/cpu_kernels.py: shape
+(c*kh*kw, n*out_h*out_w), one column per output position. Then
+
+    conv2d:           y2 = W2 @ col                 (W2 = W as (oc, c*kh*kw))
+    conv_transpose2d: col = W2.T @ x2, y = col2im(col)   (the data gradient of conv2d)
+
+so each direction of one is the other direction of the other.
+"""
+
+from minigan.dispatch import kernels_for
+from minigan.errors import MiniganError
+from minigan.function import Function
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv_output_size(size, k, s, p):
+    """Output length of a convolution: floor((size + 2p - k) / s) + 1."""
+    return (size + 2 * p - k) // s + 1
+
+
+def conv_transpose_output_size(size, k, s, p, op):
+    """Output length of a transposed convolution: (size - 1) s - 2p + k + op."""
+    return (size - 1) * s - 2 * p + k + op
+
+
+def _nchw(y2, n, out_h, out_w):
+    """(oc, n*out_h*out_w) GEMM result -> contiguous (n, oc, out_h, out_w)."""
+    return y2.reshape(y2.shape[0], n, out_h, out_w).transpose(1, 0, 2, 3).copy()
+
+
+def _channel_major(x):
+    """(n, c, h, w) -> (c, n*h*w), the layout the GEMMs want."""
+    n, c, h, w = x.shape
+    return x.transpose(1, 0, 2, 3).reshape(c, n * h * w)
+
+
+class Conv2d(Function):
+    """Cross-correlation y = W * x + b, as im2col then one GEMM."""
+
+    def __init__(self, stride=1, padding=0):
+        self.stride, self.padding = _pair(stride), _pair(padding)
+
+    def forward(self, x, W, b=None):
+        (n, c, h, w), (oc, _, kh, kw) = x.shape, W.shape
+        (sy, sx), (ph, pw) = self.stride, self.padding
+        out_h, out_w = conv_output_size(h, kh, sy, ph), conv_output_size(w, kw, sx, pw)
+        if out_h < 1 or out_w < 1:
+            raise MiniganError(f"conv2d: a {kh}x{kw} kernel does not fit a padded {h}x{w} input.")
+        col = kernels_for(x).im2col(x, kh, kw, sy, sx, ph, pw, out_h, out_w)
+        y2 = W.reshape(oc, -1) @ col
+        if b is not None:
+            y2 += b[:, None]
+        self.save_for_backward(x.shape, W, col)
+        return _nchw(y2, n, out_h, out_w)
+
+    def backward(self, gy):
+        (n, c, h, w), W, col = self.saved
+        (sy, sx), (ph, pw) = self.stride, self.padding
+        oc, _, kh, kw = W.shape
+        gy2 = _channel_major(gy)
+        gx = gW = gb = None
+        if self.needs_input_grad[0]:  # gx = col2im(W2.T @ gy2)
+            gcol = W.reshape(oc, -1).T @ gy2
+            gx = kernels_for(gy).col2im(gcol, n, c, h, w, kh, kw, sy, sx, ph, pw, gy.shape[2], gy.shape[3])
+        if self.needs_input_grad[1]:  # gW2 = gy2 @ col.T
+            gW = (gy2 @ col.T).reshape(W.shape)
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            gb = gy2.sum(axis=1)
+        return gx, gW, gb
+
+
+def conv2d(x, W, b=None, stride=1, padding=0):
+    """2-d convolution (cross-correlation), PyTorch semantics.
+
+    Args:
+        x (Tensor): (n, c, h, w).
+        W (Tensor): (oc, c, kh, kw).
+        b (Tensor or None): (oc,).
+        stride (int or pair), padding (int or pair): zero padding on both sides.
+    Returns:
+        Tensor (n, oc, out_h, out_w), out = floor((in + 2p - k) / s) + 1.
+    """
+    args = (x, W) if b is None else (x, W, b)
+    return Conv2d(stride, padding)(*args)
+
+
+class ConvTranspose2d(Function):
+    """Transposed convolution: one GEMM to columns, then col2im (conv2d's data gradient)."""
+
+    def __init__(self, stride=1, padding=0, output_padding=0):
+        self.stride, self.padding = _pair(stride), _pair(padding)
+        self.output_padding = _pair(output_padding)
+
+    def forward(self, x, W, b=None):
+        (n, c, h, w), (_, oc, kh, kw) = x.shape, W.shape
+        (sy, sx), (ph, pw), (oph, opw) = self.stride, self.padding, self.output_padding
+        out_h = conv_transpose_output_size(h, kh, sy, ph, oph)
+        out_w = conv_transpose_output_size(w, kw, sx, pw, opw)
+        if out_h < 1 or out_w < 1:
+            raise MiniganError(f"conv_transpose2d: padding {ph, pw} leaves no output for a {h}x{w} input.")
+        x2 = _channel_major(x)
+        col = W.reshape(c, -1).T @ x2  # (oc*kh*kw, n*h*w): Note [col layout] with the grid h x w
+        y = kernels_for(x).col2im(col, n, oc, out_h, out_w, kh, kw, sy, sx, ph, pw, h, w)
+        if b is not None:
+            y += b[None, :, None, None]
+        self.save_for_backward(x2, W, (n, h, w))
+        return y
+
+    def backward(self, gy):
+        x2, W, (n, h, w) = self.saved
+        (sy, sx), (ph, pw) = self.stride, self.padding
+        c, oc, kh, kw = W.shape
+        gcol = kernels_for(gy).im2col(gy, kh, kw, sy, sx, ph, pw, h, w)  # (oc*kh*kw, n*h*w)
+        gx = gW = gb = None
+        if self.needs_input_grad[0]:
+            gx = _nchw(W.reshape(c, -1) @ gcol, n, h, w)
+        if self.needs_input_grad[1]:
+            gW = (x2 @ gcol.T).reshape(W.shape)
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return gx, gW, gb
+
+
+def conv_transpose2d(x, W, b=None, stride=1, padding=0, output_padding=0):
+    """2-d transposed convolution ("deconvolution"), PyTorch semantics.
+
+    Args:
+        x (Tensor): (n, c, h, w).
+        W (Tensor): (c, oc, kh, kw) -- note: input channels first, as in PyTorch.
+        b (Tensor or None): (oc,).
+        stride, padding, output_padding (int or pair): output_padding < stride adds
+            rows/columns at the bottom/right to pick among the sizes that map back.
+    Returns:
+        Tensor (n, oc, out_h, out_w), out = (in - 1) s - 2p + k + output_padding.
+    """
+    sy, sx = _pair(stride)
+    oph, opw = _pair(output_padding)
+    if oph >= sy or opw >= sx:
+        raise MiniganError(f"conv_transpose2d: output_padding {oph, opw} must be smaller than stride {sy, sx}.")
+    args = (x, W) if b is None else (x, W, b)
+    return ConvTranspose2d(stride, padding, output_padding)(*args)

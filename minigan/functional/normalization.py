@@ -1,0 +1,72 @@
+"""Batch normalization (1d and 2d) with PyTorch's running statistics.
+
+Notation: x is viewed as x3 of shape (n, c, l) -- l = h*w for 2d input, 1 for
+(n, c) input -- and statistics are per channel over the m = n*l values.
+xhat = (x - mean) * invstd, invstd = 1 / sqrt(var + eps), y = gamma * xhat + beta.
+"""
+
+from minigan import backend
+from minigan.dispatch import kernels_for
+from minigan.errors import MiniganError
+from minigan.function import Function
+
+
+class BatchNorm(Function):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel."""
+
+    def __init__(self, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+        self.running_mean, self.running_var = running_mean, running_var
+        self.training, self.momentum, self.eps = training, momentum, eps
+
+    def forward(self, x, gamma, beta):
+        xp = backend.get_array_module(x)
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        k = kernels_for(x)
+        if self.training:
+            mean, var = k.batch_norm_stats(x3)
+            self._update_running(mean, var, x3.shape[0] * x3.shape[2])
+        else:
+            mean, var = self.running_mean, self.running_var
+        invstd = 1.0 / xp.sqrt(var + self.eps)
+        self.save_for_backward(x3, gamma, mean, invstd)
+        return k.batch_norm_forward(x3, mean, invstd, gamma, beta).reshape(x.shape)
+
+    def _update_running(self, mean, var, m):
+        if self.running_mean is None:
+            return
+        if m < 2:
+            raise MiniganError("batch_norm in training mode needs more than one value per channel.")
+        mo = self.momentum
+        self.running_mean *= 1 - mo
+        self.running_mean += mo * mean
+        self.running_var *= 1 - mo
+        self.running_var += (mo * m / (m - 1)) * var  # the running variance is unbiased
+
+    def backward(self, gy):
+        x3, gamma, mean, invstd = self.saved
+        gy3 = gy.reshape(x3.shape)
+        if self.training:  # mean and var depend on x: the full formula
+            gx3, ggamma, gbeta = kernels_for(gy).batch_norm_backward(x3, gy3, mean, invstd, gamma)
+        else:  # running statistics are constants: y is affine in x
+            xhat = (x3 - mean[:, None]) * invstd[:, None]
+            gbeta = gy3.sum(axis=(0, 2))
+            ggamma = (gy3 * xhat).sum(axis=(0, 2))
+            gx3 = gy3 * (gamma * invstd)[:, None]
+        return gx3.reshape(gy.shape), ggamma, gbeta
+
+
+def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
+    """Batch normalization over (n, c) or (n, c, h, w) input.
+
+    Args:
+        x (Tensor): (n, c) or (n, c, h, w).
+        gamma, beta (Tensor): (c,) scale and shift.
+        running_mean, running_var: raw (c,) arrays updated in place in training mode
+            (momentum 0.1, unbiased variance); used instead of batch statistics in eval mode.
+        training (bool): batch statistics (True) or running statistics (False).
+    Returns:
+        Tensor of x's shape.
+    """
+    if not training and running_mean is None:
+        raise MiniganError("batch_norm in eval mode needs running_mean and running_var.")
+    return BatchNorm(running_mean, running_var, training, momentum, eps)(x, gamma, beta)

@@ -1,0 +1,74 @@
+"""The DCGAN networks (Radford et al. 2015), shared by the trainer and the benchmark.
+
+Rules of the paper: strided convolutions instead of pooling, batch norm everywhere
+except G's output and D's input, ReLU + Tanh in G, LeakyReLU(0.2) in D.
+
+- 28x28 (MNIST-native) is exactly ``dcgan28`` of the benchmarks:
+  G: Linear(nz, 128*7*7) -> BN -> ReLU -> ConvT(128, 64, 4, 2, 1) -> BN -> ReLU -> ConvT(64, c, 4, 2, 1) -> Tanh
+  D: Conv(c, 64, 4, 2, 1) -> LReLU -> Conv(64, 128, 4, 2, 1) -> BN -> LReLU -> Linear(128*7*7, 1)
+- a power of two 16..128 follows pytorch/examples (64 is ``dcgan64``): a 4x4 seed
+  from ConvT(nz, ., 4, 1, 0), then one ConvT(4, 2, 1) doubling per level; D mirrors it.
+D returns logits (n, 1): the sigmoid lives in the loss (BCE-with-logits).
+"""
+
+from minigan import nn
+from minigan.errors import MiniganError
+
+SUPPORTED_SIZES = (16, 28, 32, 64, 128)
+
+
+def check_image_size(image_size):
+    if image_size not in SUPPORTED_SIZES:
+        sizes = ", ".join(map(str, SUPPORTED_SIZES))
+        raise MiniganError(f"DCGAN cannot build {image_size}x{image_size} images; use --image-size one of {sizes}.")
+
+
+def _levels(image_size):
+    """Number of doubling layers after the 4x4 seed: 64 -> 4 (4, 8, 16, 32, 64)."""
+    return (image_size // 4).bit_length() - 1
+
+
+def dcgan_generator(nz=100, image_size=28, channels=1, ngf=64):
+    """G: z (n, nz) -> images (n, channels, image_size, image_size) in [-1, 1]."""
+    check_image_size(image_size)
+    if image_size == 28:
+        return nn.Sequential(
+            nn.Linear(nz, 128 * 7 * 7), nn.Unflatten((128, 7, 7)), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.ConvTranspose2d(64, channels, 4, 2, 1, bias=False), nn.Tanh())
+    levels = _levels(image_size)
+    width = ngf * 2 ** (levels - 1)
+    layers = [nn.Unflatten((nz, 1, 1)), nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),
+              nn.BatchNorm2d(width), nn.ReLU()]
+    for _ in range(levels - 1):
+        layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU()]
+        width //= 2
+    layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def dcgan_discriminator(image_size=28, channels=1, ndf=64):
+    """D: images (n, channels, image_size, image_size) -> logits (n, 1)."""
+    check_image_size(image_size)
+    if image_size == 28:
+        return nn.Sequential(
+            nn.Conv2d(channels, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+    levels = _levels(image_size)
+    layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
+    width = ndf
+    for _ in range(levels - 1):
+        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2)]
+        width *= 2
+    layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False), nn.Flatten()]
+    return nn.Sequential(*layers)
+
+
+def benchmark_models(arch, nz=100):
+    """(G, D, image shape) of a benchmark architecture: 'dcgan28' or 'dcgan64' (nc=1)."""
+    sizes = {"dcgan28": 28, "dcgan64": 64}
+    if arch not in sizes:
+        raise MiniganError(f"unknown benchmark model {arch!r}; use dcgan28 or dcgan64.")
+    size = sizes[arch]
+    return dcgan_generator(nz, size, 1), dcgan_discriminator(size, 1), (1, size, size)

@@ -1,0 +1,142 @@
+"""Every op and layer's gradient check, as a catalogue.
+
+``minigan gradcheck`` prints one row per case; tests/test_gradcheck_cases.py runs the
+same list. Each case maps a numpy Generator to ``(fn, leaves)`` for ``gradcheck``.
+Inputs are float64; where an op has a kink (relu at 0) the inputs are moved away from it.
+"""
+
+import numpy as np
+
+from minigan import functional as F
+from minigan import nn
+from minigan.gradcheck import gradcheck
+from minigan.tensor import Tensor
+
+
+def _t(rng, *shape, low=None, away_from_zero=False):
+    x = rng.standard_normal(shape)
+    if low is not None:
+        x = np.abs(x) + low
+    if away_from_zero:
+        x = np.sign(x) * (np.abs(x) + 0.1)
+    return Tensor(x)
+
+
+def _op(f, *shapes, **kw):
+    """A case applying ``f`` to fresh random leaves of the given shapes."""
+    def build(rng):
+        leaves = [_t(rng, *s, **kw) for s in shapes]
+        return (lambda: f(*leaves)), leaves
+    return build
+
+
+def _layer(make, in_shape, integer_input=None):
+    """A case for a layer: leaves are its input and every parameter, all float64."""
+    def build(rng):
+        nn.init.manual_seed(int(rng.integers(1 << 31)))
+        layer = make().double()
+        if integer_input is not None:
+            x = rng.integers(0, integer_input, size=in_shape)
+            return (lambda: layer(x)), layer.parameters()
+        x = _t(rng, *in_shape, away_from_zero=True)
+        return (lambda: layer(x)), [x] + layer.parameters()
+    return build
+
+
+def _dropout(rng):
+    x = _t(rng, 4, 5)
+    return (lambda: F.dropout(x, 0.3, True, np.random.default_rng(7))), [x]  # reseeded each call
+
+
+def _bce_logits(rng):
+    x, t = _t(rng, 6, 1), Tensor(rng.uniform(0, 1, (6, 1)))
+    return (lambda: F.binary_cross_entropy_with_logits(x, t)), [x, t]
+
+
+def _bce(rng):
+    p, t = Tensor(rng.uniform(0.1, 0.9, (6, 1))), Tensor(rng.uniform(0, 1, (6, 1)))
+    return (lambda: F.binary_cross_entropy(p, t)), [p, t]
+
+
+def _cross_entropy(rng):
+    x, labels = _t(rng, 5, 4), rng.integers(0, 4, size=5)
+    return (lambda: F.cross_entropy(x, labels)), [x]
+
+
+def _batch_norm(shape, training):
+    def build(rng):
+        c = shape[1]
+        x, gamma, beta = _t(rng, *shape), _t(rng, c), _t(rng, c)
+        mean, var = rng.standard_normal(c), rng.uniform(0.5, 2, c)
+        return (lambda: F.batch_norm(x, gamma, beta, mean.copy(), var.copy(), training)), [x, gamma, beta]
+    return build
+
+
+def _getitem(rng):
+    x = _t(rng, 4, 3)
+    return (lambda: x[np.array([0, 2, 2]), 1:]), [x]  # the repeated row must get both gradients
+
+
+CASES = {
+    "add (broadcast)": _op(F.add, (3, 4), (4,)),
+    "sub (broadcast)": _op(F.sub, (3, 1), (3, 4)),
+    "mul (broadcast)": _op(F.mul, (2, 3, 4), (3, 1)),
+    "div": _op(F.div, (3, 4), (3, 4), low=0.5),
+    "neg": _op(F.neg, (3, 4)),
+    "pow": _op(lambda x: F.pow(x, 3), (3, 4), low=0.2),
+    "exp": _op(F.exp, (3, 4)),
+    "log": _op(F.log, (3, 4), low=0.2),
+    "sqrt": _op(F.sqrt, (3, 4), low=0.2),
+    "matmul": _op(F.matmul, (3, 4), (4, 5)),
+    "sum axis=1": _op(lambda x: F.sum(x, axis=1), (3, 4)),
+    "mean keepdims": _op(lambda x: F.mean(x, axis=(0, 2), keepdims=True), (2, 3, 4)),
+    "reshape": _op(lambda x: F.reshape(x, (4, 3)), (3, 4)),
+    "transpose": _op(lambda x: F.transpose(x, (2, 0, 1)), (2, 3, 4)),
+    "get_item (fancy, repeated)": _getitem,
+    "concat": _op(lambda a, b: F.concat([a, b], axis=1), (2, 3), (2, 2)),
+    "broadcast_to": _op(lambda x: F.broadcast_to(x, (3, 4)), (1, 4)),
+    "linear": _op(F.linear, (3, 4), (5, 4), (5,)),
+    "conv2d s1 p0": _op(F.conv2d, (2, 2, 5, 5), (3, 2, 3, 3), (3,)),
+    "conv2d s2 p1": _op(lambda x, W: F.conv2d(x, W, None, 2, 1), (2, 2, 6, 6), (3, 2, 4, 4)),
+    "conv2d s(2,1) p(0,1)": _op(lambda x, W: F.conv2d(x, W, None, (2, 1), (0, 1)), (1, 2, 5, 4), (2, 2, 3, 2)),
+    "conv_transpose2d s1 p0": _op(F.conv_transpose2d, (2, 2, 3, 3), (2, 3, 3, 3), (3,)),
+    "conv_transpose2d s2 p1": _op(lambda x, W: F.conv_transpose2d(x, W, None, 2, 1), (2, 3, 3, 3), (3, 2, 4, 4)),
+    "conv_transpose2d s2 p1 op1": _op(lambda x, W: F.conv_transpose2d(x, W, None, 2, 1, 1),
+                                      (1, 2, 3, 3), (2, 2, 3, 3)),
+    "batch_norm 2d train": _batch_norm((4, 3, 2, 2), True),
+    "batch_norm 1d train": _batch_norm((5, 3), True),
+    "batch_norm 2d eval": _batch_norm((3, 2, 2, 2), False),
+    "relu": _op(F.relu, (3, 4), away_from_zero=True),
+    "leaky_relu": _op(lambda x: F.leaky_relu(x, 0.2), (3, 4), away_from_zero=True),
+    "tanh": _op(F.tanh, (3, 4)),
+    "sigmoid": _op(F.sigmoid, (3, 4)),
+    "dropout (reseeded)": _dropout,
+    "embedding": _layer(lambda: nn.Embedding(5, 3), (4,), integer_input=5),
+    "avg_pool2d k2": _op(lambda x: F.avg_pool2d(x, 2), (2, 2, 4, 4)),
+    "avg_pool2d k3 s2 p1": _op(lambda x: F.avg_pool2d(x, 3, 2, 1), (1, 2, 5, 5)),
+    "upsample_nearest2d": _op(lambda x: F.upsample_nearest2d(x, 2), (2, 2, 3, 3)),
+    "bce_with_logits": _bce_logits,
+    "binary_cross_entropy": _bce,
+    "mse_loss": _op(F.mse_loss, (4, 3), (4, 3)),
+    "cross_entropy": _cross_entropy,
+    "nn.Linear": _layer(lambda: nn.Linear(4, 3), (2, 4)),
+    "nn.Conv2d": _layer(lambda: nn.Conv2d(2, 3, 4, 2, 1), (2, 2, 6, 6)),
+    "nn.ConvTranspose2d": _layer(lambda: nn.ConvTranspose2d(3, 2, 4, 2, 1), (2, 3, 3, 3)),
+    "nn.BatchNorm1d": _layer(lambda: nn.BatchNorm1d(3), (4, 3)),
+    "nn.BatchNorm2d": _layer(lambda: nn.BatchNorm2d(2), (3, 2, 2, 2)),
+    "nn.Sequential (DCGAN block)": _layer(lambda: nn.Sequential(
+        nn.ConvTranspose2d(3, 2, 4, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU(),
+        nn.Conv2d(2, 2, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(8, 1), nn.Sigmoid()),
+        (2, 3, 2, 2)),
+}
+
+
+def run_all(seed=0, names=None):
+    """Run every case (or those named) and return the list of CheckResult."""
+    results = []
+    for i, (name, build) in enumerate(CASES.items()):
+        if names and name not in names:
+            continue
+        fn, leaves = build(np.random.default_rng(seed + i))
+        results.append(gradcheck(fn, leaves, name=name, seed=seed + i))
+    return results

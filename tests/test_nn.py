@@ -1,0 +1,128 @@
+"""Layers: forward vs reference.py on every array module, state dicts, modes, errors."""
+
+import numpy as np
+import pytest
+
+from minigan import MiniganError, Tensor, backend, nn, reference
+
+
+def _on(xp, module):
+    return module.to_gpu() if xp is not np else module
+
+
+def _x(xp, rng, *shape):
+    return Tensor(xp.asarray(rng.standard_normal(shape).astype(np.float32)))
+
+
+def test_linear_matches_reference(xp, rng):
+    layer = _on(xp, nn.Linear(5, 3))
+    x = _x(xp, rng, 4, 5)
+    want = reference.linear(x.numpy(), backend.to_cpu(layer.weight.data), backend.to_cpu(layer.bias.data))
+    np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), (1, 2)])
+def test_conv2d_matches_reference(xp, rng, stride, padding):
+    layer = _on(xp, nn.Conv2d(3, 4, 3, stride, padding))
+    x = _x(xp, rng, 2, 3, 7, 6)
+    want = reference.conv2d(x.numpy(), layer.weight.numpy(), layer.bias.numpy(), stride, padding)
+    np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride,padding,output_padding", [(1, 0, 0), (2, 1, 0), (2, 1, 1), (3, 0, 2)])
+def test_conv_transpose2d_matches_reference(xp, rng, stride, padding, output_padding):
+    layer = _on(xp, nn.ConvTranspose2d(3, 2, 4, stride, padding, output_padding))
+    x = _x(xp, rng, 2, 3, 5, 4)
+    want = reference.conv_transpose2d(x.numpy(), layer.weight.numpy(), layer.bias.numpy(), stride, padding,
+                                      output_padding)
+    got = layer(x).numpy()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_dcgan28_shapes_match_pytorch():
+    g = nn.Sequential(nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.ConvTranspose2d(64, 1, 4, 2, 1))
+    assert g(Tensor(np.zeros((2, 128, 7, 7), np.float32))).shape == (2, 1, 28, 28)
+    d = nn.Conv2d(1, 64, 4, 2, 1)
+    assert d(Tensor(np.zeros((2, 1, 28, 28), np.float32))).shape == (2, 64, 14, 14)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5, 5)])
+def test_batch_norm_train_then_eval_matches_reference(xp, rng, shape):
+    layer = _on(xp, nn.BatchNorm1d(3) if len(shape) == 2 else nn.BatchNorm2d(3))
+    x = _x(xp, rng, *shape)
+    y, mean, var = reference.batch_norm(x.numpy(), np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), True)
+    np.testing.assert_allclose(layer(x).numpy(), y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(backend.to_cpu(layer.running_mean), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(backend.to_cpu(layer.running_var), var, rtol=1e-5)
+    layer.eval()
+    y_eval, _, _ = reference.batch_norm(x.numpy(), np.ones(3), np.zeros(3), mean, var, False)
+    np.testing.assert_allclose(layer(x).numpy(), y_eval, rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_train_and_eval(xp):
+    layer = _on(xp, nn.Dropout(0.5, seed=1))
+    x = Tensor(xp.ones((200, 50), dtype=np.float32))
+    y = layer(x).numpy()
+    assert set(np.unique(y)) <= {0.0, 2.0}
+    assert 0.45 < (y == 0).mean() < 0.55
+    layer.eval()
+    np.testing.assert_array_equal(layer(x).numpy(), 1.0)
+
+
+def test_state_dict_round_trip_and_named_keys():
+    a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    b = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    assert list(a.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"]
+    b.load_state_dict(a.state_dict())
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        np.testing.assert_array_equal(va, vb, err_msg=k)
+
+
+def test_load_state_dict_names_missing_unexpected_and_misshaped():
+    model = nn.Sequential(nn.Linear(3, 4))
+    bad = {"0.weight": np.zeros((4, 5), np.float32), "extra": np.zeros(1)}
+    with pytest.raises(MiniganError) as info:
+        model.load_state_dict(bad)
+    message = str(info.value)
+    assert "missing keys: 0.bias" in message and "unexpected keys: extra" in message
+    assert "0.weight (4, 5) != (4, 3)" in message
+
+
+def test_wrong_input_shape_names_layer_and_shapes():
+    with pytest.raises(MiniganError, match=r"Conv2d\(3, 8.*expects input of shape \(n, 3, \?, \?\) but got \(2, 1, 8, 8\)"):
+        nn.Conv2d(3, 8, 3)(Tensor(np.zeros((2, 1, 8, 8), np.float32)))
+    with pytest.raises(MiniganError, match=r"Linear.*\(n, 4\) but got \(2, 5\)"):
+        nn.Linear(4, 2)(Tensor(np.zeros((2, 5), np.float32)))
+
+
+def test_train_eval_flags_reach_children():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.BatchNorm1d(2)))
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_repr_is_readable():
+    text = repr(nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)))
+    assert "(0): Conv2d(1, 64, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1), bias=False)" in text
+    assert "(1): LeakyReLU(negative_slope=0.2)" in text
+
+
+def test_dcgan_init_statistics():
+    rng = np.random.default_rng(0)
+    model = nn.init.dcgan_(nn.Sequential(nn.Conv2d(64, 128, 4), nn.BatchNorm2d(128)), rng)
+    assert abs(model[0].weight.data.std() - 0.02) < 0.001
+    assert abs(model[1].weight.data.mean() - 1.0) < 0.01
+    np.testing.assert_array_equal(model[0].bias.data, 0)
+
+
+def test_pytorch_default_init_bound():
+    layer = nn.Linear(100, 50)
+    assert np.abs(layer.weight.data).max() <= 0.1 and np.abs(layer.weight.data).max() > 0.09
+
+
+def test_embedding_rejects_out_of_range():
+    with pytest.raises(MiniganError, match="outside"):
+        nn.Embedding(3, 2)(np.array([0, 3]))
