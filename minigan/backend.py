@@ -36,8 +36,8 @@ def get_array_module(*arrays):
     """numpy, or cupy when any argument is a CuPy array (or a Tensor holding one)."""
     if cupy is not None:
         for a in arrays:
-            a = getattr(a, "data", a)
-            if isinstance(a, cupy.ndarray):
+            # A Tensor holds its array in .data (a raw ndarray's .data is a buffer, never a cupy array).
+            if isinstance(a, cupy.ndarray) or isinstance(getattr(a, "data", None), cupy.ndarray):
                 return cupy
     return np
 

@@ -35,7 +35,9 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         xp = backend.get_array_module(data)
-        if not isinstance(data, xp.ndarray):
+        if isinstance(data, np.generic):  # a NumPy scalar (e.g. from .sum()) keeps its dtype
+            data = np.asarray(data)
+        elif not isinstance(data, xp.ndarray):
             data = np.asarray(data)
             if data.dtype.kind == "f":  # Python floats and lists become float32
                 data = data.astype(backend.DEFAULT_DTYPE, copy=False)
@@ -206,3 +208,8 @@ def as_tensor(x, like=None):
         xp = backend.get_array_module(like.data)
         return Tensor(xp.asarray(x, dtype=like.dtype))
     return Tensor(x)
+
+
+def raw(x):
+    """The raw array of a Tensor; anything else unchanged (index arrays, labels)."""
+    return x.data if isinstance(x, Tensor) else x

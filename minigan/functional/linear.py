@@ -2,6 +2,7 @@
 
 from minigan import backend
 from minigan.function import Function
+from minigan.tensor import raw
 
 
 class Linear(Function):
@@ -62,5 +63,5 @@ def embedding(indices, W):
     Returns:
         Tensor of shape indices.shape + (dim,).
     """
-    indices = getattr(indices, "data", indices)
+    indices = raw(indices)
     return Embedding(indices)(W)

@@ -8,7 +8,7 @@ from minigan import backend
 from minigan.dispatch import kernels_for
 from minigan.function import Function
 from minigan.errors import MiniganError
-from minigan.tensor import Tensor, as_tensor
+from minigan.tensor import Tensor, as_tensor, raw
 
 
 def _reduce(loss, reduction):
@@ -135,7 +135,7 @@ def cross_entropy(x, labels, reduction="mean"):
     Returns:
         scalar Tensor.
     """
-    labels = getattr(labels, "data", labels)
+    labels = raw(labels)
     return CrossEntropy(labels, reduction)(x)
 
 

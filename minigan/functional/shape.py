@@ -4,6 +4,7 @@ import itertools
 
 from minigan import backend
 from minigan.function import Function
+from minigan.tensor import raw
 
 
 def sum_to(gx, shape):
@@ -81,7 +82,7 @@ class GetItem(Function):
 
 
 def get_item(x, key):
-    key = getattr(key, "data", key)
+    key = raw(key)
     return GetItem(key)(x)
 
 

@@ -14,8 +14,9 @@ def _pair(v):
 class _ConvNd(Module):
     """Shared bookkeeping of Conv2d and ConvTranspose2d."""
 
-    def __init__(self, weight_shape, out_channels, stride, padding, bias, rng):
+    def __init__(self, in_channels, out_channels, weight_shape, stride, padding, bias, rng):
         super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.stride, self.padding = _pair(stride), _pair(padding)
         self.weight = Parameter(np.zeros(weight_shape, np.float32))
         self.bias = Parameter(np.zeros(out_channels, np.float32)) if bias else None
@@ -43,9 +44,8 @@ class Conv2d(_ConvNd):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
-        self.in_channels, self.out_channels = in_channels, out_channels
         kh, kw = _pair(kernel_size)
-        super().__init__((out_channels, in_channels, kh, kw), out_channels, stride, padding, bias, rng)
+        super().__init__(in_channels, out_channels, (out_channels, in_channels, kh, kw), stride, padding, bias, rng)
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
@@ -61,10 +61,9 @@ class ConvTranspose2d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  bias=True, rng=None):
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.output_padding = _pair(output_padding)
         kh, kw = _pair(kernel_size)
-        super().__init__((in_channels, out_channels, kh, kw), out_channels, stride, padding, bias, rng)
+        super().__init__(in_channels, out_channels, (in_channels, out_channels, kh, kw), stride, padding, bias, rng)
+        self.output_padding = _pair(output_padding)
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)

@@ -6,6 +6,7 @@ from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.nn import init
 from minigan.nn.module import Module, Parameter, check_input
+from minigan.tensor import raw
 
 
 class Linear(Module):
@@ -54,7 +55,7 @@ class Embedding(Module):
         init.normal_(self.weight, 0.0, 1.0, rng)
 
     def forward(self, indices):
-        data = getattr(indices, "data", indices)
+        data = raw(indices)
         if data.dtype.kind not in "iu":
             raise MiniganError(f"{self!r} expects integer indices but got dtype {data.dtype}.")
         if data.size and (int(data.min()) < 0 or int(data.max()) >= self.num_embeddings):
