@@ -8,9 +8,12 @@ import functools
 import sys
 
 import click
+from click.core import ParameterSource
 
 from minigan import __version__
 from minigan.errors import MiniganError
+from minigan.gan.base import DEFAULT_EPOCHS
+from minigan.gan.losses import LOSSES as LOSS_NAMES
 
 
 def friendly_errors(fn):
@@ -92,25 +95,168 @@ def gradcheck(names, seed):
               help="Time each layer's forward and backward.")
 @click.option("--tf32/--no-tf32", default=False, show_default=True,
               help="GPU only: let the peer's (and our) GEMMs use TF32 instead of strict FP32.")
+@click.option("--memory/--no-memory", default=True, show_default=True,
+              help="Measure peak memory (RSS; GPU pool bytes), each side in its own process.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also save every figure to this JSON file.")
+@click.option("--clock", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
+              help="wall: elapsed time. cpu: the process's CPU seconds, steadier on a busy machine "
+                   "(exact with --threads 1; with more threads it counts spin-waiting too).")
 @device_option
 @friendly_errors
-def bench(models, batch, steps, warmup, against, threads, per_layer, tf32, device):
+def bench(models, batch, steps, warmup, against, threads, per_layer, tf32, memory, json_path, clock, device):
     """Time full DCGAN training steps (D step, G step, Adam on both).
 
-    Prints ms/step, images/s and peak memory; with --against torch the identical
-    PyTorch model runs in the same process, alternating with minigan, and the
-    ratio minigan/PyTorch is printed (below 1.0 means minigan is faster).
+    Prints ms/step, images/s, each layer's forward and backward time and peak
+    memory; with --against torch the identical PyTorch model runs in the same
+    process, alternating with minigan, and the ratio minigan/PyTorch is printed
+    (below 1.0 means minigan is faster). Peak memory is measured with each side
+    in a process of its own.
 
     \b
     Examples:
       minigan bench
-      minigan bench --model dcgan64 --against torch --threads 2
-      minigan bench --device gpu --against torch --tf32
+      minigan bench --against torch --threads 2
+      minigan bench --model dcgan64 --against torch --threads 2 --steps 3
+      minigan bench --against torch --threads 1 --clock cpu     (a busy machine)
+      minigan bench --device gpu --against torch --tf32 --json gpu.json
     """
     from minigan import bench as bench_module
 
-    bench_module.run(models or ("dcgan28",), batch, steps, warmup, against, threads, per_layer, tf32, device)
+    bench_module.run(models or ("dcgan28",), batch, steps, warmup, against, threads, per_layer, tf32, device,
+                     memory, json_path, click.echo, clock)
 
+
+
+# -- train, sample, interpolate ----------------------------------------------------------------
+TRAIN_DATASETS = ("mnist", "fashion-mnist", "folder", "synthetic")
+TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
+
+
+@main.command(context_settings={"max_content_width": 110})
+@click.argument("dataset", metavar="DATASET")
+@click.argument("path", required=False, type=click.Path())
+@click.option("--model", default="dcgan", show_default=True, metavar="|".join(TRAIN_MODELS),
+              help="Which GAN: gan (Goodfellow 2014, MLPs), dcgan (Radford 2015), cgan (Mirza 2014), lapgan.")
+@click.option("--arch", type=click.Choice(["mlp", "conv"]), default=None,
+              help="cgan only: mlp (the paper's, default) or conv (DCGAN networks, labels as planes).")
+@click.option("--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True,
+              help="Total passes over the data; with --resume, the total including those already done.")
+@click.option("--batch-size", type=int, default=128, show_default=True, help="Images per step.")
+@click.option("--nz", type=int, default=100, show_default=True, help="Noise dimensions.")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate of G and D.")
+@click.option("--lr-g", type=float, default=None, help="G's learning rate (default: --lr).")
+@click.option("--lr-d", type=float, default=None, help="D's learning rate (default: --lr).")
+@click.option("--beta1", type=float, default=0.5, show_default=True, help="Adam beta1.")
+@click.option("--beta2", type=float, default=0.999, show_default=True, help="Adam beta2.")
+@click.option("--d-steps", type=int, default=1, show_default=True, help="D steps per G step (k in Algorithm 1).")
+@click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,
+              help="G's objective: non-saturating (-log D(G(z))) or minimax (log(1 - D(G(z))), the 2014 game).")
+@click.option("--image-size", type=int, default=None,
+              help="Resize images to this side (default: the data's own; 64 for a folder).")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None,
+              help="1 (gray) or 3 (RGB); default: the data's.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds init, data order, noise and dropout.")
+@click.option("--data-dir", type=click.Path(), default=None,
+              help="Where the MNIST/Fashion-MNIST files are (default: $MINIGAN_DATA or ~/.cache/minigan).")
+@click.option("--limit", type=int, default=None, help="Train on the first N images only (quick tries, smoke tests).")
+@click.option("--out", "--run-dir", "run_dir", type=click.Path(), default=None,
+              help="Run folder (default: runs/<dataset>-<model>-<time>); never overwritten.")
+@click.option("--resume", type=click.Path(), default=None,
+              help="Continue a run exactly: its folder or a checkpoint .npz.")
+@click.option("--log-every", type=int, default=50, show_default=True, help="Steps between log lines.")
+@click.option("--checkpoint-every", type=int, default=0, show_default=True,
+              help="Steps between mid-epoch checkpoints (0: at each epoch's end only).")
+@click.option("--keep", type=int, default=5, show_default=True, help="Epoch checkpoints kept (0: all).")
+@click.option("--sample-every", type=int, default=1, show_default=True, help="Epochs between sample grids.")
+@device_option
+@friendly_errors
+def train(dataset, path, resume, **options):
+    """Train a GAN on DATASET: mnist, fashion-mnist, folder PATH or synthetic.
+
+    Prints the run folder first, then a progress bar and every --log-every steps
+    loss_D, loss_G, D(x) and D(G(z)). Each epoch writes a sample grid from fixed
+    noise (samples/epoch_NNN.png), the loss curve (loss.png), metrics.jsonl and a
+    checkpoint. Ctrl-C saves a checkpoint and stops; --resume continues exactly.
+
+    \b
+    Examples:
+      minigan train mnist                                  # DCGAN, 5 epochs, CPU
+      minigan train mnist --model cgan --epochs 20
+      minigan train fashion-mnist --model dcgan --image-size 32
+      minigan train folder ./faces --image-size 64 --channels 3
+      minigan train synthetic --epochs 1 --limit 256       # a smoke test, no files needed
+      minigan train mnist --resume runs/mnist-dcgan-20250101-120000 --epochs 10
+    """
+    from minigan import gan
+
+    options["channels"] = None if options["channels"] is None else int(options["channels"])
+    if path is not None:
+        if options["data_dir"] is not None and options["data_dir"] != path:
+            raise MiniganError(f"give the data folder once: PATH {path} or --data-dir {options['data_dir']}.")
+        options["data_dir"] = path
+    if dataset == "folder" and options["data_dir"] is None:
+        raise MiniganError("`minigan train folder` needs the image folder: minigan train folder PATH.")
+    if resume is None:
+        gan.train(gan.TrainConfig(dataset=dataset, **options), echo=click.echo)
+        return
+    ctx = click.get_current_context()
+    given = {k: v for k, v in options.items()
+             if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    if path is not None:
+        given["data_dir"] = path
+    gan.resume(resume, echo=click.echo, dataset=dataset, **given)
+
+
+@main.command()
+@click.argument("ckpt", type=click.Path())
+@click.option("--n", "n", type=int, default=64, show_default=True, help="Number of images.")
+@click.option("--out", default="samples.png", show_default=True,
+              help="A .png grid, or an .npz holding images (N, C, H, W) in [-1, 1] (and labels).")
+@click.option("--label", type=int, default=None, help="Conditional models: the class of every image.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the noise.")
+@device_option
+@friendly_errors
+def sample(ckpt, n, out, label, seed, device):
+    """Draw images from a trained generator (CKPT: a run folder or a checkpoint .npz).
+
+    \b
+    Examples:
+      minigan sample runs/mnist-dcgan-20250101-120000 --n 64 --out grid.png
+      minigan sample runs/mnist-cgan-20250101-120000 --label 7 --n 16 --out sevens.png
+      minigan sample runs/mnist-dcgan-20250101-120000/checkpoints/epoch_003.npz --n 1000 --out samples.npz
+    """
+    from minigan import sampling
+
+    x, labels = sampling.sample(ckpt, n, out, label, device, seed)
+    what = "" if labels is None else f", labels {sorted(set(labels.tolist()))}"
+    click.echo(f"wrote {out}: {len(x)} images of {'x'.join(map(str, x.shape[1:]))}{what}")
+
+
+@main.command()
+@click.argument("ckpt", type=click.Path())
+@click.option("--out", default="walk.png", show_default=True, help="A .png grid (one walk per row) or an .npz.")
+@click.option("--steps", type=int, default=10, show_default=True, help="Images per walk, both ends included.")
+@click.option("--rows", type=int, default=8, show_default=True, help="Number of walks.")
+@click.option("--mode", type=click.Choice(["lerp", "slerp"]), default="lerp", show_default=True,
+              help="Straight line (lerp) or great circle (slerp) between the two noise vectors.")
+@click.option("--label", type=int, default=None, help="Conditional models: the class of every walk.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the walks' end points.")
+@device_option
+@friendly_errors
+def interpolate(ckpt, out, steps, rows, mode, label, seed, device):
+    """Walk the latent space between random noise vectors (CKPT: a run folder or .npz).
+
+    \b
+    Examples:
+      minigan interpolate runs/mnist-dcgan-20250101-120000 --out walk.png
+      minigan interpolate runs/mnist-dcgan-20250101-120000 --mode slerp --steps 12 --rows 6
+      minigan interpolate runs/mnist-cgan-20250101-120000 --label 3 --out threes.png
+    """
+    from minigan import sampling
+
+    sampling.interpolate(ckpt, out, steps, rows, mode, label, device, seed)
+    click.echo(f"wrote {out}: {rows} walks of {steps} images ({mode})")
 
 if __name__ == "__main__":
     main()

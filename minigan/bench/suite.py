@@ -1,0 +1,132 @@
+"""``minigan bench``: build each benchmark model, time it (beside PyTorch when asked), print, save."""
+
+import os
+import shlex
+import sys
+
+from minigan import backend
+from minigan.bench import layers, machine, report, step
+from minigan.errors import MiniganError
+
+MEMORY_STEPS = 3
+
+
+def command_line():
+    """The command as typed: the program's base name, then its arguments."""
+    return shlex.join([os.path.basename(sys.argv[0])] + sys.argv[1:])
+
+
+def _peer(against, device, echo):
+    """True when the PyTorch peer can run; prints why not otherwise."""
+    if against == "none":
+        return False
+    if against != "torch":
+        raise MiniganError(f"unknown peer {against!r}; use --against torch or none.")
+    problem = machine.torch_problem(device)
+    if problem is not None:
+        echo(f"note: --against torch: {problem}; timing minigan alone.")
+        return False
+    return True
+
+
+def _check_settings(steps, warmup, clock, device):
+    if steps < 1 or warmup < 0:
+        raise MiniganError(f"--steps must be at least 1 and --warmup at least 0 (got {steps} and {warmup}).")
+    if clock not in step.CLOCKS:
+        raise MiniganError(f"unknown clock {clock!r}; use wall or cpu.")
+    if device == "gpu":
+        backend.require_gpu()
+        if clock != "wall":
+            raise MiniganError("--clock cpu counts CPU seconds only, not GPU work; use --clock wall with --device gpu.")
+
+
+def _memory(arch, batch, threads, device, tf32, with_peer):
+    from minigan.bench import memory  # imported late: `python -m minigan.bench.memory` runs it too
+
+    names = ["minigan"] + (["torch"] if with_peer else [])
+    sides = {name: memory.measure_in_subprocess(name, arch, batch, MEMORY_STEPS, threads, device, tf32)
+             for name in names}
+    figures = {"steps": MEMORY_STEPS, "sides": sides, "ratios": {}}
+    ok = [s for s in sides.values() if "error" not in s]
+    if with_peer and len(ok) == 2:
+        mg, pt = sides["minigan"], sides["torch"]
+        figures["ratios"]["peak RSS"] = mg["peak_rss_mib"] / pt["peak_rss_mib"]
+        if device == "gpu":
+            figures["ratios"]["GPU peak"] = mg["device_peak_mib"] / pt["device_peak_mib"]
+    return figures
+
+
+def bench_model(arch, batch, steps, warmup, with_peer, per_layer, tf32, device, clock="wall", layer_repeats=5):
+    """Time one benchmark model; returns its figures as a dict (see ``report.model_lines``)."""
+    mine = step.MiniganSide(arch, batch, device, tf32=tf32)
+    sides = [mine]
+    if with_peer:
+        from minigan.bench import peer_torch
+
+        sides.append(peer_torch.TorchSide(arch, batch, device, tf32=tf32, source=(mine.G, mine.D)))
+    step.alternate(sides, 0, warmup)
+    launches_before = mine.launches()
+    times = step.alternate(sides, steps, 0, clock)
+    launches_after = mine.launches()
+    summaries = {side.name: step.summarize(times[side.name], batch) for side in sides}
+    result = {
+        "model": arch, "batch": batch, "device": device, "precision": step.precision_label(device, tf32),
+        "steps": steps, "warmup": warmup, "clock": clock, "sides": summaries,
+        "ratio": summaries["minigan"]["ms_median"] / summaries["torch"]["ms_median"] if with_peer else None,
+        "launches_per_step": None if launches_before is None else (launches_after - launches_before) / steps,
+        "losses": {side.name: [float(loss.item()) for loss in side.losses] for side in sides},
+        "layer_repeats": layer_repeats, "layers": None, "memory": None,
+    }
+    if per_layer:
+        result["layers"] = layers.time_layers(sides, repeats=layer_repeats, clock=clock)
+        result["gflop_per_step"] = layers.step_flops(result["layers"]) / 1e9
+    else:
+        result["gflop_per_step"] = layers.step_flops(layers.shapes_and_flops(mine)) / 1e9
+    return result
+
+
+def run(models=("dcgan28",), batch=None, steps=10, warmup=2, against="none", threads=0, per_layer=True,
+        tf32=False, device="cpu", memory=True, json_path=None, echo=print, clock="wall"):
+    """Benchmark full DCGAN training steps of minigan, beside PyTorch when asked.
+
+    Args:
+        models: benchmark model names, 'dcgan28' and/or 'dcgan64'.
+        batch (int or None): images per step (None: 128 for dcgan28, 64 for dcgan64).
+        steps, warmup (int): timed and untimed steps per side; the sides alternate A B A B.
+        against (str): 'torch' to time the identical PyTorch model in the same run, or 'none'.
+        threads (int): threads for Numba, the BLAS and PyTorch (0: leave each library's default).
+        per_layer (bool): also time each layer's forward and backward alone.
+        tf32 (bool): GPU only, let both sides' float32 GEMMs and convolutions use TF32.
+        device (str): 'cpu' or 'gpu'.
+        memory (bool): measure peak memory, each side in its own process.
+        json_path (str or None): also save every figure there as JSON.
+        clock (str): 'wall' (elapsed) or 'cpu' (this process's CPU seconds), Note [clocks] in step.py.
+        echo: prints one line (``print`` by default).
+    Returns:
+        dict: the whole report (what ``json_path`` receives).
+    """
+    _check_settings(steps, warmup, clock, device)
+    with_peer = _peer(against, device, echo)
+    notes = machine.set_threads(threads, with_torch=with_peer)
+    if tf32 and device == "cpu":
+        notes.append("--tf32 only applies to --device gpu; the CPU runs strict float32")
+    info = machine.facts(device)
+    out = {"command": command_line(), "settings": {
+        "models": list(models), "batch": batch, "steps": steps, "warmup": warmup, "against": against,
+        "threads": threads, "per_layer": per_layer, "tf32": tf32, "device": device, "memory": memory,
+        "clock": clock},
+        "machine": info, "notes": notes, "results": []}
+    for line in [f"command: {out['command']}"] + machine.describe(info) + [f"note: {n}" for n in notes]:
+        echo(line)
+    for arch in models:
+        size = batch or step.DEFAULT_BATCH.get(arch, 64)
+        result = bench_model(arch, size, steps, warmup, with_peer, per_layer, tf32, device, clock)
+        if memory:
+            result["memory"] = _memory(arch, size, threads, device, tf32, with_peer)
+        out["results"].append(result)
+        for line in report.model_lines(result):
+            echo(line)
+    if json_path:
+        report.write_json(json_path, out)
+        echo(f"\nfigures saved to {json_path}")
+    return out

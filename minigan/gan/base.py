@@ -1,0 +1,333 @@
+"""The Trainer every GAN model subclasses, and the configuration it is built from.
+
+Notation: z is noise (n, nz) ~ N(0, I), y class labels (n,), x images (n, c, h, w) in [-1, 1],
+G the generator, D the discriminator (logits (n, 1)), k = ``d_steps``.
+
+One step on a batch of real x (Goodfellow et al. 2014, Algorithm 1):
+
+    D step: fake = G(z); minimise L_D(D(x), D(fake.detach())); Adam on D
+    G step (after every k-th D step): minimise L_G(D(fake)); Adam on G, with D's parameters
+            frozen so that their gradients are not even computed
+
+The G step reuses the D step's fake, so G runs forward once per step (as pytorch/examples does).
+A subclass overrides only what differs: ``build`` (its networks, registered by name with
+``add_network``), ``generate``/``discriminate``/``draw_labels`` (conditioning) and, for a model
+with several G/D pairs (LAPGAN: one per pyramid level), ``train_step`` -- calling ``d_step`` and
+``g_step`` with each pair's names -- ``sample`` and ``sample_grid``. Checkpoints save every
+registered network, optimizer and Generator by name, so such a model needs nothing more.
+"""
+
+import contextlib
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from minigan import backend, optim
+from minigan.errors import MiniganError
+from minigan.function import no_grad
+from minigan.gan import losses
+from minigan.nn.container import Dropout
+from minigan.tensor import Tensor
+
+DEFAULT_EPOCHS = 5
+RNG_NAMES = ("init", "data", "noise", "sample", "dropout")
+SAMPLE_CHUNK = 512  # images generated at once by ``sample``: bounds memory for large n
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run is built from; each field is one ``minigan train`` option.
+
+    Attributes:
+        dataset (str): mnist, fashion-mnist, folder or synthetic.
+        model (str): gan, dcgan, cgan or lapgan.
+        arch (str or None): cgan only: "mlp" (the paper's, default) or "conv".
+        epochs (int): total passes over the data (a resumed run stops at this total).
+        batch_size (int): images per step.
+        nz (int): noise dimensions.
+        lr, lr_g, lr_d (float): Adam's learning rate; lr_g / lr_d override it for G / D.
+        beta1, beta2 (float): Adam's betas.
+        d_steps (int): D steps per G step (k in Goodfellow et al.'s Algorithm 1).
+        loss (str): a name from ``losses.LOSSES``: non-saturating (default) or minimax.
+        image_size (int or None): image side; None keeps the dataset's own.
+        channels (int or None): 1 or 3; None keeps the dataset's own.
+        seed (int): the one seed every random Generator is spawned from.
+        data_dir (str or None): where the data files are (the image folder for "folder").
+        limit (int or None): train on the first ``limit`` images only.
+        run_dir (str or None): the run folder; None means runs/<dataset>-<model>-<timestamp>.
+        log_every (int): steps between log lines (and, on the GPU, between NaN checks).
+        checkpoint_every (int): steps between mid-epoch checkpoints; 0: at epoch ends only.
+        keep (int): epoch checkpoints kept besides last.npz; 0 keeps them all.
+        sample_every (int): epochs between sample grids (the last epoch always gets one).
+        device (str): cpu or gpu.
+    """
+
+    dataset: str = "mnist"
+    model: str = "dcgan"
+    arch: str | None = None
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = 128
+    nz: int = 100
+    lr: float = 2e-4
+    lr_g: float | None = None
+    lr_d: float | None = None
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1
+    loss: str = "non-saturating"
+    image_size: int | None = None
+    channels: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    limit: int | None = None
+    run_dir: str | None = None
+    log_every: int = 50
+    checkpoint_every: int = 0
+    keep: int = 5
+    sample_every: int = 1
+    device: str = "cpu"
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """A config from a saved dict; keys this version does not know are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def make_generators(seed):
+    """One independent numpy Generator per role, all spawned from ``seed``."""
+    children = np.random.SeedSequence(seed).spawn(len(RNG_NAMES))
+    return {name: np.random.default_rng(s) for name, s in zip(RNG_NAMES, children)}
+
+
+def _mean_sigmoid(logits):
+    """mean(D) from logits, left on the device (converted only when logged).
+    sigmoid(l) = (1 + tanh(l / 2)) / 2 cannot overflow; a (n, 1) array needs no kernel of its own."""
+    xp = backend.get_array_module(logits)
+    return ((xp.tanh(0.5 * logits) + 1) * 0.5).mean()
+
+
+class Trainer:
+    """Networks, optimizers, random Generators and the steps of one GAN model.
+
+    Args:
+        config (TrainConfig): the run's settings.
+        image_shape (tuple): (c, h, w) of the images.
+        num_classes (int): number of classes (conditional models need > 0).
+
+    Attributes:
+        networks (dict): name -> Module ("G", "D"; LAPGAN adds one pair per level).
+        optimizers (dict): name -> optim.Adam, one per network.
+        rngs (dict): name -> numpy Generator: init, data, noise, sample, dropout and one per
+            Dropout layer; all saved in checkpoints.
+        fixed (dict): name -> numpy array: the inputs of the sample grids (noise "z", "labels").
+        epoch, step (int): completed epochs, completed steps.
+        history (dict): name -> list of per-step floats (loss_D, loss_G, D_x, D_G_z).
+        data_state (dict or None): the BatchIterator position to resume from.
+    """
+
+    name = None  # the --model name
+    conditional = False  # G and D take class labels
+    grid_size = 64  # images in a sample grid
+
+    @classmethod
+    def check_config(cls, config):
+        """Raise MiniganError, before any data is loaded, when ``config`` cannot work."""
+        if config.arch is not None:
+            raise MiniganError(f"--arch applies to --model cgan only; drop it for --model {cls.name}.")
+
+    @classmethod
+    def check_data(cls, image_shape, num_classes):
+        """Raise MiniganError when this model cannot train on such images or labels."""
+
+    def __init__(self, config, image_shape, num_classes=0):
+        type(self).check_config(config)
+        type(self).check_data(tuple(image_shape), num_classes)
+        if config.device == "gpu":
+            backend.require_gpu()
+        self.config, self.image_shape, self.num_classes = config, tuple(image_shape), int(num_classes)
+        self.loss = losses.get_loss(config.loss)
+        self.rngs = make_generators(config.seed)
+        self.networks, self._roles = {}, {}
+        self.build()
+        self._seed_dropout()
+        self.optimizers = {}
+        for name, net in self.networks.items():
+            net.to(config.device)
+            self.optimizers[name] = optim.Adam(net.parameters(), lr=self.lr_for(self._roles[name]),
+                                               betas=(config.beta1, config.beta2))
+        self.fixed = self.make_fixed_inputs()
+        self.epoch, self.step, self.history, self.data_state = 0, 0, {}, None
+
+    # -- building -----------------------------------------------------------------------
+    def build(self):
+        """Create the networks with ``add_network`` (init drawn from ``self.rngs['init']``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define build()")
+
+    def add_network(self, name, module, role):
+        """Register a network; ``role`` "G" or "D" picks its learning rate (lr_g or lr_d)."""
+        if role not in ("G", "D"):
+            raise ValueError(f"role must be 'G' or 'D', not {role!r}")
+        self.networks[name], self._roles[name] = module, role
+        return module
+
+    def lr_for(self, role):
+        own = self.config.lr_g if role == "G" else self.config.lr_d
+        return own if own is not None else self.config.lr
+
+    def _seed_dropout(self):
+        """Give each Dropout layer its own Generator, seeded from rngs['dropout'] and saved with
+        the others, so that a resumed run drops the same units."""
+        for net_name, net in self.networks.items():
+            for path, m in net.named_modules():
+                if isinstance(m, Dropout):
+                    seed = int(self.rngs["dropout"].integers(2**63))
+                    m.reseed(seed)  # the GPU generator, made lazily by the layer, starts from it
+                    m._rngs["cpu"] = self.rngs[f"dropout:{net_name}.{path}"] = np.random.default_rng(seed)
+
+    # -- inputs -------------------------------------------------------------------------
+    @property
+    def nz(self):
+        return self.config.nz
+
+    def draw_noise(self, n, rng=None):
+        """z ~ N(0, I) of shape (n, nz), float32, on the host (the same draws on any device)."""
+        rng = rng or self.rngs["noise"]
+        return rng.standard_normal((n, self.nz), dtype=np.float32)
+
+    def draw_labels(self, n, rng=None):
+        """Class labels for n fakes (uniform over the classes), or None when unconditional."""
+        if not self.conditional:
+            return None
+        return (rng or self.rngs["noise"]).integers(0, self.num_classes, n, dtype=np.int64)
+
+    def make_fixed_inputs(self):
+        """The sample grid's inputs, drawn once from rngs['sample'] and kept all run long."""
+        rng = self.rngs["sample"]
+        fixed = {"z": self.draw_noise(self.grid_size, rng)}
+        labels = self.draw_labels(self.grid_size, rng)
+        if labels is not None:
+            fixed["labels"] = labels
+        return fixed
+
+    def to_device(self, array):
+        """A host array on the run's device (None stays None)."""
+        return None if array is None else backend.to_device(array, self.config.device)
+
+    # -- networks -------------------------------------------------------------------------
+    def generate(self, z, cond=None):
+        """G(z) as a Tensor of images; ``cond`` is the condition (CGAN: class labels), if any."""
+        return self.networks["G"](z)
+
+    def discriminate(self, x, cond=None):
+        """D(x) as logits (n, 1); ``cond`` as in ``generate``. A model with several D's picks
+        the one that ``d_step``/``g_step`` are working on from x or cond (LAPGAN: x's size)."""
+        return self.networks["D"](x)
+
+    # -- steps ----------------------------------------------------------------------------
+    def train_step(self, real, labels=None):
+        """One D step, and a G step after every k-th D step.
+
+        Args:
+            real: raw array (n, c, h, w) on the run's device.
+            labels: raw int64 array (n,) on the device (conditional models), else None.
+        Returns:
+            dict name -> 0-d array on the device (loss_D, D_x, D_G_z; loss_G when G stepped).
+        """
+        n = real.shape[0]
+        z = Tensor(self.to_device(self.draw_noise(n)))
+        fake_labels = self.to_device(self.draw_labels(n))
+        g_turn = (self.step + 1) % self.config.d_steps == 0
+        with contextlib.nullcontext() if g_turn else no_grad():  # no G graph when G does not step
+            fake = self.generate(z, fake_labels)
+        real = Tensor(real)
+        out = self.d_step(real, labels, fake, fake_labels)
+        if g_turn:
+            out.update(self.g_step(fake, fake_labels, real, labels))
+        return out
+
+    def d_step(self, real, cond, fake, fake_cond, d="D"):
+        """Minimise L_D(D(x), D(G(z))) over the parameters of network ``d`` (G's output is a constant).
+
+        Args:
+            real, fake (Tensor): a batch of data and G's output on it; cond, fake_cond their conditions.
+        Returns:
+            dict of 0-d device arrays: loss_D, D_x = mean D(x), D_G_z = mean D(G(z)).
+        """
+        real_logits = self.discriminate(real, cond)
+        fake_logits = self.discriminate(fake.detach(), fake_cond)
+        loss = self.loss.d_loss(real_logits, fake_logits)
+        self.optimizers[d].zero_grad()
+        loss.backward()
+        self.optimizers[d].step()
+        return {"loss_D": loss.data, "D_x": _mean_sigmoid(real_logits.data),
+                "D_G_z": _mean_sigmoid(fake_logits.data)}
+
+    def g_step(self, fake, fake_cond, real, cond, g="G", d="D"):
+        """Minimise L_G(D(G(z))) over the parameters of network ``g``, ``d`` frozen.
+
+        Returns:
+            dict with loss_G, a 0-d device array.
+        """
+        D = self.networks[d]
+        D.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed
+        try:
+            fake_logits = self.discriminate(fake, fake_cond)
+            real_logits = None
+            if self.loss.g_needs_real:
+                with no_grad():
+                    real_logits = self.discriminate(real, cond)
+            loss = self.loss.g_loss(fake_logits, real_logits)
+            self.optimizers[g].zero_grad()
+            loss.backward()
+        finally:
+            D.requires_grad_(True)
+        self.optimizers[g].step()
+        return {"loss_G": loss.data}
+
+    # -- sampling -------------------------------------------------------------------------
+    def sample(self, n=None, z=None, labels=None, rng=None):
+        """Images from G in eval mode (batch norm uses its running statistics).
+
+        Args:
+            n (int): how many (ignored when z is given).
+            z (numpy array or None): noise (n, nz); None draws it from ``rng``.
+            labels (numpy int array or None): conditional models: the class of each image;
+                None draws them from ``rng``.
+            rng (numpy Generator or None): default rngs['sample'].
+        Returns:
+            numpy float32 (n, c, h, w) in [-1, 1].
+        """
+        rng = rng or self.rngs["sample"]
+        z = self.draw_noise(n, rng) if z is None else np.asarray(z, dtype=np.float32)
+        if self.conditional and labels is None:
+            labels = self.draw_labels(len(z), rng)
+        G, chunks = self.networks["G"], []
+        G.eval()
+        try:
+            with no_grad():
+                for i in range(0, len(z), SAMPLE_CHUNK):
+                    y = None if labels is None else self.to_device(np.asarray(labels[i:i + SAMPLE_CHUNK]))
+                    x = self.generate(Tensor(self.to_device(z[i:i + SAMPLE_CHUNK])), y)
+                    chunks.append(backend.to_cpu(x.data))
+        finally:
+            G.train()
+        return np.concatenate(chunks)
+
+    def sample_grid(self):
+        """(images, images per row) of the grid drawn from the fixed inputs."""
+        return self.sample(z=self.fixed["z"], labels=self.fixed.get("labels")), None
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def record(self, rows):
+        """Append host metric rows (dicts of floats) to ``history``, one value per step in every
+        series (NaN where a metric did not exist yet), so the curves share their x axis."""
+        for row in rows:
+            n = max((len(v) for v in self.history.values()), default=0)
+            for key, value in row.items():
+                self.history.setdefault(key, [math.nan] * n).append(value)

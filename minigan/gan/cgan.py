@@ -1,0 +1,125 @@
+"""Conditional GAN (Mirza & Osindero 2014): G and D both see the class label y.
+
+Notation: y is one-hot (n, K) for K classes. G models p(x | y), D tells real (x, y) pairs
+from generated ones; the objectives are those of the GAN with y given to both players:
+
+    min_G max_D  E[log D(x | y)] + E[log(1 - D(G(z | y) | y))]
+
+Two architectures (``--arch``):
+    mlp  (default, like the paper):  G(concat(z, y)),  D(concat(flatten(x), y)) -- the MLPs of gan.py
+    conv (DCGAN networks):           G(concat(z, y)),  D(concat(x, planes(y))) where planes(y) is
+                                     (n, K, h, w), plane k all ones for images of class k
+Fakes get labels drawn uniformly; the sample grid shows one row per class, the same noise in
+each column.
+"""
+
+import math
+
+import numpy as np
+
+from minigan import backend, nn
+from minigan import functional as F
+from minigan.errors import MiniganError
+from minigan.gan import networks
+from minigan.gan.base import Trainer
+from minigan.gan.dcgan import check_square
+from minigan.gan.gan import mlp_discriminator, mlp_generator
+from minigan.tensor import Tensor
+
+ARCHS = ("mlp", "conv")
+GRID_PER_CLASS = 10  # columns of the sample grid
+
+
+def one_hot(labels, num_classes, dtype=np.float32):
+    """Raw (n, K) array, row i the indicator of labels[i], on the labels' device."""
+    xp = backend.get_array_module(labels)
+    return xp.eye(num_classes, dtype=dtype)[labels]
+
+
+class ConditionalGenerator(nn.Module):
+    """G(concat(z, y)) for any body taking nz + K inputs (an MLP or a DCGAN generator)."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, z, y):
+        return self.body(F.concat([z, y], axis=1))
+
+
+class ConditionalMLPDiscriminator(nn.Module):
+    """D(concat(flatten(x), y)): the label joins the image as K more inputs."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x, y):
+        return self.body(F.concat([F.flatten(x), y], axis=1))
+
+
+class ConditionalConvDiscriminator(nn.Module):
+    """D(concat(x, planes(y))): the label joins the image as K constant planes (channels)."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x, y):
+        n, _, h, w = x.shape
+        xp = backend.get_array_module(y.data)
+        planes = xp.broadcast_to(y.data[:, :, None, None], (n, y.shape[1], h, w))
+        return self.body(F.concat([x, Tensor(planes)], axis=1))
+
+
+class CGANTrainer(Trainer):
+    """CGAN, MLP (default) or convolutional; needs a labelled dataset."""
+
+    name = "cgan"
+    conditional = True
+
+    @classmethod
+    def check_config(cls, config):
+        if config.arch not in (None,) + ARCHS:
+            raise MiniganError(f"unknown --arch {config.arch!r} for cgan; choose mlp or conv.")
+        if config.arch == "conv" and config.image_size is not None:
+            networks.check_image_size(config.image_size)
+
+    @classmethod
+    def check_data(cls, image_shape, num_classes):
+        if num_classes < 2:
+            raise MiniganError("cgan needs a dataset with class labels and this one has none; "
+                               "use --model gan or dcgan for unlabelled images.")
+
+    @property
+    def arch(self):
+        return self.config.arch or "mlp"
+
+    def build(self):
+        rng, K, (c, size, _) = self.rngs["init"], self.num_classes, self.image_shape
+        if self.arch == "mlp":
+            G = ConditionalGenerator(mlp_generator(self.nz + K, self.image_shape, rng=rng))
+            D = ConditionalMLPDiscriminator(mlp_discriminator(math.prod(self.image_shape) + K, rng=rng))
+        else:
+            check_square(self.image_shape, "cgan --arch conv")
+            G = ConditionalGenerator(networks.dcgan_generator(self.nz + K, size, c))
+            D = ConditionalConvDiscriminator(networks.dcgan_discriminator(size, c + K))
+            for net in (G, D):
+                nn.init.dcgan_(net, rng)
+        self.add_network("G", G, "G")
+        self.add_network("D", D, "D")
+
+    def generate(self, z, cond=None):
+        return self.networks["G"](z, Tensor(one_hot(cond, self.num_classes)))
+
+    def discriminate(self, x, cond=None):
+        return self.networks["D"](x, Tensor(one_hot(cond, self.num_classes)))
+
+    def make_fixed_inputs(self):
+        """One row per class, the same GRID_PER_CLASS noise vectors in every row."""
+        z = self.draw_noise(GRID_PER_CLASS, self.rngs["sample"])
+        labels = np.repeat(np.arange(self.num_classes, dtype=np.int64), GRID_PER_CLASS)
+        return {"z": np.tile(z, (self.num_classes, 1)), "labels": labels}
+
+    def sample_grid(self):
+        return self.sample(z=self.fixed["z"], labels=self.fixed["labels"]), GRID_PER_CLASS

@@ -1,0 +1,231 @@
+"""Checkpoints: a whole training state in one .npz file, no pickle, written atomically.
+
+Entries of the archive (each a plain array; text is a 0-d unicode array):
+
+    meta                 JSON: format, minigan version, model, dataset, image_shape, num_classes,
+                         epoch, step, networks, config
+    net/<name>/<key>     each network's state_dict: parameters and batch-norm buffers
+    optim/<name>/<key>   each optimizer's state_dict: step, exp_avg.<i>, exp_avg_sq.<i>
+    rng/<name>           JSON of each Generator's bit_generator.state (data order, noise, dropout, ...)
+    data/<key>           the BatchIterator position: epoch, index, this epoch's permutation
+    fixed/<name>         the sample grid's inputs (noise, labels)
+    history/<name>       the per-step metrics so far (for the loss curve)
+
+Networks and optimizers are saved by name, so a model with several G/D pairs (LAPGAN) needs
+nothing special. Arrays are stored on the host; loading puts them on the trainer's device.
+"""
+
+import json
+import os
+import secrets
+import shutil
+
+import numpy as np
+
+from minigan import __version__, backend
+from minigan.errors import MiniganError
+
+FORMAT = "minigan-checkpoint"
+LAST = "last.npz"
+FOLDER = "checkpoints"
+
+
+def epoch_name(epoch):
+    return f"epoch_{epoch:03d}.npz"
+
+
+def _text(value):
+    return np.array(json.dumps(value))
+
+
+def state_arrays(trainer):
+    """Every entry of the checkpoint of ``trainer``, as {name: numpy array}."""
+    arrays = {"meta": _text(meta_of(trainer))}
+    for name, net in trainer.networks.items():
+        arrays.update({f"net/{name}/{k}": backend.to_cpu(v) for k, v in net.state_dict().items()})
+    for name, opt in trainer.optimizers.items():
+        arrays.update({f"optim/{name}/{k}": backend.to_cpu(v) for k, v in opt.state_dict().items()})
+    arrays.update({f"rng/{name}": _text(g.bit_generator.state) for name, g in trainer.rngs.items()})
+    arrays.update({f"data/{k}": np.asarray(v) for k, v in (trainer.data_state or {}).items()})
+    arrays.update({f"fixed/{k}": np.asarray(v) for k, v in trainer.fixed.items()})
+    arrays.update({f"history/{k}": np.asarray(v, dtype=np.float64) for k, v in trainer.history.items()})
+    return arrays
+
+
+def meta_of(trainer):
+    config = trainer.config.to_dict()
+    return {"format": FORMAT, "minigan_version": __version__, "model": trainer.name,
+            "dataset": config["dataset"], "image_shape": list(trainer.image_shape),
+            "num_classes": trainer.num_classes, "epoch": trainer.epoch, "step": trainer.step,
+            "networks": list(trainer.networks), "config": config}
+
+
+def write_npz(path, arrays):
+    """np.savez to a temporary file in the same folder, then os.replace: never half a file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise MiniganError(f"cannot write checkpoint {path} ({e.strerror or e}); "
+                           "free some disk space or choose a writable run folder.") from e
+
+
+def copy_atomic(src, dst):
+    """Copy a finished checkpoint to another name, atomically as well."""
+    tmp = f"{dst}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise MiniganError(f"cannot write checkpoint {dst} ({e.strerror or e}); "
+                           "free some disk space or choose a writable run folder.") from e
+
+
+def save(trainer, path):
+    """Write the trainer's whole state to ``path`` (.npz)."""
+    write_npz(path, state_arrays(trainer))
+
+
+def prune(folder, keep):
+    """Delete all but the newest ``keep`` epoch_NNN.npz in ``folder`` (keep 0: delete none)."""
+    if keep <= 0:
+        return
+    names = sorted(n for n in os.listdir(folder) if n.startswith("epoch_") and n.endswith(".npz"))
+    for name in names[:-keep]:
+        os.remove(os.path.join(folder, name))
+
+
+def find(path):
+    """The .npz a path means: the file itself, or a run folder's checkpoints/last.npz."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for candidate in (os.path.join(path, FOLDER, LAST), os.path.join(path, LAST)):
+            if os.path.isfile(candidate):
+                return candidate
+        raise MiniganError(f"{path} holds no checkpoint ({FOLDER}/{LAST}); pass a run folder of "
+                           "`minigan train` or a checkpoint .npz file.")
+    if not os.path.isfile(path):
+        raise MiniganError(f"no checkpoint at {path}; pass a run folder of `minigan train` or a "
+                           "checkpoint .npz file.")
+    return path
+
+
+def run_folder_of(path):
+    """The run folder a checkpoint file belongs to (RUN for RUN/checkpoints/x.npz)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    run = os.path.dirname(folder) if os.path.basename(folder) == FOLDER else folder
+    relative = os.path.relpath(run)
+    return run if relative.startswith("..") else relative  # as short as the user would write it
+
+
+class Checkpoint:
+    """A loaded checkpoint: ``meta`` (dict), ``arrays`` (dict of numpy arrays), ``path``."""
+
+    def __init__(self, path, meta, arrays):
+        self.path, self.meta, self.arrays = path, meta, arrays
+
+    def group(self, prefix):
+        """{key: array} of the entries named ``prefix/key``."""
+        cut = len(prefix) + 1
+        return {k[cut:]: v for k, v in self.arrays.items() if k.startswith(prefix + "/")}
+
+    @property
+    def config(self):
+        from minigan.gan.base import TrainConfig
+
+        return TrainConfig.from_dict(self.meta["config"])
+
+
+def load(path):
+    """Read and check a checkpoint file (``allow_pickle=False``: no code runs on load).
+
+    Raises:
+        MiniganError: missing, damaged, truncated, or not a minigan checkpoint.
+    """
+    path = find(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}  # reads every entry: CRCs are checked
+    except Exception as e:  # BadZipFile, zlib.error, EOFError, ValueError, OSError...
+        raise MiniganError(f"checkpoint {path} is damaged or truncated ({type(e).__name__}: {e}); "
+                           "use another checkpoint (an epoch_NNN.npz beside it) or start a new run.") from e
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        ok = meta.get("format") == FORMAT
+    except (KeyError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise MiniganError(f"{path} is not a minigan checkpoint (no valid 'meta' entry); "
+                           "pass a file written by `minigan train`.")
+    return Checkpoint(path, meta, arrays)
+
+
+def check_matches(ckpt, model, dataset, image_shape, num_classes):
+    """Raise MiniganError naming the difference when ckpt is of another model, data or shape."""
+    meta, where = ckpt.meta, ckpt.path
+    if meta["model"] != model:
+        raise MiniganError(f"checkpoint {where} is of a {meta['model']} model, not {model}; "
+                           f"resume it with --model {meta['model']}, or start a new run.")
+    if meta["dataset"] != dataset:
+        raise MiniganError(f"checkpoint {where} was trained on {meta['dataset']}, not {dataset}; "
+                           f"resume it with `minigan train {meta['dataset']} --resume ...`, or start a new run.")
+    if tuple(meta["image_shape"]) != tuple(image_shape):
+        raise MiniganError(f"checkpoint {where} makes images of shape {tuple(meta['image_shape'])} (c, h, w), "
+                           f"but this data is {tuple(image_shape)}; use the same --image-size and --channels.")
+    if int(meta["num_classes"]) != int(num_classes):
+        raise MiniganError(f"checkpoint {where} has {meta['num_classes']} classes, this data {num_classes}; "
+                           "resume on the same dataset.")
+
+
+def restore(trainer, ckpt):
+    """Load a checkpoint into a trainer built with the same settings (on any device)."""
+    check_matches(ckpt, trainer.name, trainer.config.dataset, trainer.image_shape, trainer.num_classes)
+    if sorted(ckpt.meta["networks"]) != sorted(trainer.networks):
+        raise MiniganError(f"checkpoint {ckpt.path} holds networks {ckpt.meta['networks']}, this model "
+                           f"{list(trainer.networks)}; it was saved by another version of the model.")
+    try:
+        for name, net in trainer.networks.items():
+            net.load_state_dict(ckpt.group(f"net/{name}"))
+        for name, opt in trainer.optimizers.items():
+            opt.load_state_dict(ckpt.group(f"optim/{name}"))
+    except MiniganError as e:
+        raise MiniganError(f"checkpoint {ckpt.path} does not fit this model, it was saved with other "
+                           f"settings (--nz, --arch, --image-size?): {e}") from e
+    for name, text in ckpt.group("rng").items():
+        if name in trainer.rngs:
+            trainer.rngs[name].bit_generator.state = json.loads(str(text))
+    trainer.fixed = {k: v.copy() for k, v in ckpt.group("fixed").items()}
+    trainer.history = {k: v.tolist() for k, v in ckpt.group("history").items()}
+    trainer.data_state = ckpt.group("data") or None
+    trainer.epoch, trainer.step = int(ckpt.meta["epoch"]), int(ckpt.meta["step"])
+    return trainer
+
+
+def build_trainer(path, device="cpu"):
+    """The trainer a checkpoint was saved from, rebuilt and restored (no data needed).
+
+    Args:
+        path (str): a checkpoint .npz or a run folder.
+        device (str): cpu or gpu -- a checkpoint loads on either.
+    Returns:
+        Trainer.
+    """
+    from minigan import gan
+
+    ckpt = load(path)
+    config = ckpt.config
+    config.device = device
+    cls = gan.get_trainer_class(ckpt.meta["model"])
+    trainer = cls(config, tuple(ckpt.meta["image_shape"]), int(ckpt.meta["num_classes"]))
+    return restore(trainer, ckpt)

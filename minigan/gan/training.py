@@ -1,0 +1,250 @@
+"""Training runs: a new run from a config, a resumed run from a checkpoint, and the loop they share.
+
+Each epoch: batches from a seeded BatchIterator -> ``trainer.train_step`` -> metrics kept as device
+arrays, brought to the host every ``log_every`` steps (every step on the CPU, where it costs
+nothing) and checked for NaN/inf -> a log line; at the epoch's end a sample grid, the loss
+curve and a checkpoint. A NaN or inf stops the run before anything bad is saved.
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from minigan import backend, data, images
+from minigan.errors import MiniganError
+from minigan.gan import checkpoint, get_trainer_class, losses
+from minigan.gan.monitor import GracefulInterrupt, Monitor
+from minigan.gan.progress import ProgressBar, format_duration
+from minigan.gan.run_folder import RunFolder, check_fresh, default_path
+
+# settings a resumed run may change; every other one must stay as the checkpoint has it
+RESUMABLE = ("epochs", "log_every", "checkpoint_every", "keep", "sample_every", "device", "run_dir", "data_dir")
+OPTION_NAMES = {"run_dir": "--out", "dataset": "DATASET"}
+
+
+def option_name(field):
+    return OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def plural(n, word):
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def canonical_dataset(name):
+    """The dataset's canonical name (aliases such as "fashion" resolved), or a MiniganError."""
+    key = data.ALIASES.get(str(name).lower(), str(name).lower())
+    if key not in data.DATASETS:
+        raise MiniganError(f"unknown dataset {name!r}; choose one of {', '.join(data.DATASETS)}.")
+    return key
+
+
+def check_settings(config):
+    """Raise MiniganError on a setting no model can use (a zero batch, a negative lr, ...)."""
+    positive = ("epochs", "batch_size", "nz", "d_steps", "log_every", "sample_every", "lr")
+    for field in positive:
+        if getattr(config, field) <= 0:
+            raise MiniganError(f"{option_name(field)} must be positive, not {getattr(config, field)}.")
+    for field in ("lr_g", "lr_d"):
+        if getattr(config, field) is not None and getattr(config, field) <= 0:
+            raise MiniganError(f"{option_name(field)} must be positive, not {getattr(config, field)}.")
+    for field in ("checkpoint_every", "keep"):
+        if getattr(config, field) < 0:
+            raise MiniganError(f"{option_name(field)} must be 0 or more, not {getattr(config, field)}.")
+    for field in ("beta1", "beta2"):
+        if not 0 <= getattr(config, field) < 1:
+            raise MiniganError(f"{option_name(field)} must be in [0, 1), not {getattr(config, field)}.")
+    canonical_dataset(config.dataset)
+    if config.device not in ("cpu", "gpu"):
+        raise MiniganError(f"unknown device {config.device!r}; use cpu or gpu.")
+    if config.device == "gpu":
+        backend.require_gpu()
+    losses.get_loss(config.loss)
+
+
+def load_data(config):
+    return data.load_dataset(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+                             limit=config.limit, channels=config.channels)
+
+
+def train(config, echo=print):
+    """Train a new run.
+
+    Args:
+        config (TrainConfig): the settings; ``run_dir`` None picks runs/<dataset>-<model>-<time>.
+        echo (callable): prints one line (the CLI passes click.echo).
+    Returns:
+        the Trainer, trained.
+    Raises:
+        MiniganError: bad settings or data, a run folder that holds files, a diverged run.
+    """
+    check_settings(config)
+    cls = get_trainer_class(config.model)
+    cls.check_config(config)
+    config = dataclasses.replace(config, dataset=canonical_dataset(config.dataset))
+    config.run_dir = config.run_dir or default_path(config)
+    check_fresh(config.run_dir)  # before the (slow) data loading
+    dataset = load_data(config)
+    trainer = cls(config, dataset.image_shape, dataset.num_classes)
+    run = RunFolder.create(config.run_dir)
+    run.write_config(config)
+    echo(f"run folder: {run.path}")
+    describe(trainer, dataset, echo)
+    fit(trainer, dataset, run, echo)
+    return trainer
+
+
+def merged_config(ckpt, overrides):
+    """The checkpoint's config with the resumable overrides applied; others must agree."""
+    config = ckpt.config
+    meta = ckpt.meta
+    if "dataset" in overrides:
+        overrides = dict(overrides, dataset=canonical_dataset(overrides["dataset"]))
+    checkpoint.check_matches(ckpt, overrides.get("model", meta["model"]), overrides.get("dataset", meta["dataset"]),
+                             meta["image_shape"], meta["num_classes"])
+    for field, value in overrides.items():
+        if not hasattr(config, field):
+            raise TypeError(f"resume() got an unknown setting {field!r}")
+        if field in RESUMABLE:
+            if value is not None or field not in ("run_dir", "data_dir"):
+                setattr(config, field, value)
+        elif value != getattr(config, field):
+            raise MiniganError(f"{option_name(field)} {value} differs from the checkpoint's {getattr(config, field)}; "
+                               f"a resumed run keeps the settings it started with, so drop {option_name(field)} "
+                               "(or start a new run).")
+    return config
+
+
+def resume(path, echo=print, **overrides):
+    """Continue a run exactly where its checkpoint left it, up to ``epochs`` in total.
+
+    Args:
+        path (str): a run folder (its checkpoints/last.npz) or a checkpoint .npz.
+        echo (callable): prints one line.
+        **overrides: TrainConfig fields. ``epochs`` (the total), ``log_every``, ``device``,
+            ``run_dir`` (another, new folder to continue in) and a few others may change;
+            any other field must equal the checkpoint's.
+    Returns:
+        the Trainer.
+    """
+    ckpt_path = checkpoint.find(path)
+    ckpt = checkpoint.load(ckpt_path)
+    config = merged_config(ckpt, overrides)
+    check_settings(config)
+    if ckpt.meta["epoch"] >= config.epochs:
+        raise MiniganError(f"{ckpt_path} has already trained {plural(ckpt.meta['epoch'], 'epoch')} of --epochs "
+                           f"{config.epochs}; pass a larger --epochs (the total) to train on.")
+    own_folder = checkpoint.run_folder_of(ckpt_path)
+    new_folder = overrides.get("run_dir")
+    if new_folder and os.path.abspath(new_folder) != os.path.abspath(own_folder):
+        check_fresh(new_folder)
+    dataset = load_data(config)
+    trainer = get_trainer_class(config.model)(config, dataset.image_shape, dataset.num_classes)
+    checkpoint.restore(trainer, ckpt)
+    if new_folder and os.path.abspath(new_folder) != os.path.abspath(own_folder):
+        run = RunFolder.create(new_folder)
+    else:
+        run = RunFolder.open(own_folder)
+        run.truncate_metrics(trainer.step)
+    config.run_dir = run.path
+    run.write_config(config)
+    echo(f"run folder: {run.path}")
+    echo(f"resuming from {ckpt_path} after epoch {trainer.epoch}, step {trainer.step}")
+    describe(trainer, dataset, echo)
+    fit(trainer, dataset, run, echo)
+    return trainer
+
+
+def describe(trainer, dataset, echo):
+    """The run's data, model and schedule, in a few lines."""
+    cfg = trainer.config
+    c, h, w = dataset.image_shape
+    echo(f"data: {len(dataset)} images {c}x{h}x{w}, {dataset.num_classes} classes ({dataset.source})")
+    sizes = ", ".join(f"{name} {sum(p.size for p in net.parameters()):,} parameters"
+                      for name, net in trainer.networks.items())
+    lr_g, lr_d = trainer.lr_for("G"), trainer.lr_for("D")
+    lr = f"{lr_g:g}" if lr_g == lr_d else f"G {lr_g:g} D {lr_d:g}"
+    echo(f"model: {trainer.name} ({sizes}); loss {cfg.loss}, Adam lr {lr} "
+         f"betas ({cfg.beta1:g}, {cfg.beta2:g}), {plural(cfg.d_steps, 'D step')} per G step")
+    steps = len(dataset) // cfg.batch_size
+    echo(f"training {plural(cfg.epochs, 'epoch')} of {plural(steps, 'step')} (batch {cfg.batch_size}) "
+         f"on the {cfg.device}, seed {cfg.seed}")
+
+
+def fit(trainer, dataset, run, echo=print):
+    """Train ``trainer`` from its current epoch/step up to ``config.epochs`` epochs.
+
+    Writes into ``run``: samples/real.png (first), per epoch samples/epoch_NNN.png, loss.png,
+    checkpoints; metrics.jsonl per log line. Ctrl-C finishes the step, saves last.npz and stops.
+    """
+    cfg = trainer.config
+    batches = data.BatchIterator(dataset, cfg.batch_size, trainer.rngs["data"])
+    if trainer.data_state is not None:
+        batches.load_state_dict(trainer.data_state)
+    monitor = Monitor(trainer, run, len(batches), echo)
+    if trainer.step == 0:
+        images.save_grid(dataset.images[:trainer.grid_size], run.file("samples", "real.png"))
+    # a diverging run overflows before the NaN check names it: that check speaks, not numpy
+    with GracefulInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while trainer.epoch < cfg.epochs:
+            start = time.perf_counter()
+            run_epoch(trainer, batches, run, monitor, interrupt, echo)
+            end_epoch(trainer, batches, run, monitor, echo, time.perf_counter() - start)
+
+
+def run_epoch(trainer, batches, run, monitor, interrupt, echo):
+    """The rest of the current epoch (all of it unless resumed mid-epoch)."""
+    cfg = trainer.config
+    steps = len(batches)
+    bar = ProgressBar(steps, f"epoch {trainer.epoch + 1}/{cfg.epochs}", batches.index % steps, echo=echo)
+    monitor.bar = bar
+    for real, labels in batches:
+        labels = trainer.to_device(labels) if trainer.conditional else None
+        out = trainer.train_step(trainer.to_device(real), labels)
+        trainer.step += 1
+        monitor.add(out)
+        bar.update()
+        if batches.index % cfg.log_every == 0:  # log lines at fixed places in every epoch
+            monitor.log(batches.index)
+        elif cfg.device == "cpu":
+            monitor.collect()  # host values are free on the CPU: stop at the first NaN
+        if interrupt.requested:
+            bar.close()
+            save_checkpoint(trainer, batches, run, monitor)
+            echo(f"Stopped after step {trainer.step}; saved {run.last_checkpoint}. Continue with: "
+                 f"minigan train {cfg.dataset} --resume {run.path}")
+            raise KeyboardInterrupt
+        if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
+            save_checkpoint(trainer, batches, run, monitor)
+    bar.close()
+
+
+def end_epoch(trainer, batches, run, monitor, echo, seconds):
+    """Log the last steps, then write the sample grid, the loss curve and the checkpoints."""
+    cfg = trainer.config
+    monitor.log(len(batches))
+    trainer.epoch += 1
+    e = trainer.epoch
+    written = []
+    if e % cfg.sample_every == 0 or e == cfg.epochs:
+        x, nrow = trainer.sample_grid()
+        images.save_grid(x, run.file("samples", f"epoch_{e:03d}.png"), nrow=nrow)
+        written.append(f"samples/epoch_{e:03d}.png")
+    curves = {k: v for k, v in trainer.history.items() if k.startswith("loss")}
+    images.save_loss_curve(curves, run.file("loss.png"), title=f"{trainer.name} losses per step")
+    save_checkpoint(trainer, batches, run, monitor, epoch_end=True)
+    written.append(f"{checkpoint.FOLDER}/{checkpoint.epoch_name(e)}")
+    echo(f"epoch {e}/{cfg.epochs} done in {format_duration(seconds)}: wrote {', '.join(written)}")
+
+
+def save_checkpoint(trainer, batches, run, monitor, epoch_end=False):
+    """last.npz (and epoch_NNN.npz at an epoch's end), after checking nothing is NaN."""
+    monitor.collect()
+    monitor.check_parameters()
+    trainer.data_state = batches.state_dict()
+    checkpoint.save(trainer, run.last_checkpoint)
+    if epoch_end:
+        checkpoint.copy_atomic(run.last_checkpoint, run.file(checkpoint.FOLDER, checkpoint.epoch_name(trainer.epoch)))
+        checkpoint.prune(run.checkpoints, trainer.config.keep)
+    monitor.saved = (trainer.epoch, trainer.step)
