@@ -80,3 +80,13 @@ def to_device(x, device):
     if device == "cpu":
         return to_cpu(x)
     raise MiniganError(f"Unknown device {device!r}; use 'cpu' or 'gpu'.")
+
+
+def scatter_add(a, index, values):
+    """a[index] += values with repeated indices accumulating (numpy.add.at; cupyx.scatter_add on the GPU)."""
+    if is_gpu_array(a):
+        import cupyx
+
+        cupyx.scatter_add(a, index, values)
+    else:
+        np.add.at(a, index, values)

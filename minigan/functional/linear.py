@@ -50,7 +50,7 @@ class Embedding(Function):
         (shape,) = self.saved
         xp = backend.get_array_module(gy)
         gW = xp.zeros(shape, dtype=gy.dtype)
-        xp.add.at(gW, self.indices, gy)  # a row picked twice gets both gradients
+        backend.scatter_add(gW, self.indices, gy)  # a row picked twice gets both gradients
         return gW
 
 

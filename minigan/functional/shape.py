@@ -77,7 +77,7 @@ class GetItem(Function):
         shape, dtype = self.saved
         xp = backend.get_array_module(gy)
         gx = xp.zeros(shape, dtype=dtype)
-        xp.add.at(gx, self.key, gy)  # add.at, not =, so repeated indices accumulate
+        backend.scatter_add(gx, self.key, gy)  # not =: repeated indices must accumulate
         return gx
 
 
