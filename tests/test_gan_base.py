@@ -38,8 +38,14 @@ def test_a_step_updates_both_networks_and_reports_metrics():
     trainer = trainer_of()
     g0, d0 = params(trainer.networks["G"]), params(trainer.networks["D"])
     out = trainer.train_step(*batch()[:1])
-    assert set(out) == {"loss_D", "loss_G", "D_x", "D_G_z"}
-    assert 0 < float(out["D_x"]) < 1 and 0 < float(out["D_G_z"]) < 1
+    headline = {k for k in out if ":" not in k}
+    assert headline == {"loss_D", "loss_G", "D_x", "D_G_z", "D_G_z2", "grad_norm_D", "grad_norm_G"}
+    assert 0 < float(out["D_x"]) < 1 and 0 < float(out["D_G_z"]) < 1 and 0 < float(out["D_G_z2"]) < 1
+    # per-layer gradient norms of every layer with parameters, and the totals agree with them
+    d_layers = [k for k in out if k.startswith("layer_grad_norm:D.")]
+    assert len(d_layers) == len({n.rpartition(".")[0] for n, _ in trainer.networks["D"].named_parameters()})
+    total = np.sqrt(sum(float(out[k]) ** 2 for k in d_layers))
+    assert float(out["grad_norm_D"]) > 0 and abs(total - float(out["grad_norm_D"])) < 1e-6 * total
     assert changed(g0, trainer.networks["G"]) and changed(d0, trainer.networks["D"])
     assert all(p.requires_grad for p in trainer.networks["D"].parameters())  # unfrozen after the G step
     assert trainer.optimizers["D"].step_count == trainer.optimizers["G"].step_count == 1

@@ -8,7 +8,7 @@ import pytest
 
 from minigan import Tensor, function, inspect, nn
 from minigan import functional as F
-from minigan.inspect import diagnostics
+from minigan.gan import diagnostics
 
 
 def tiny_pair():
@@ -69,6 +69,7 @@ def test_step_report_times_every_layer_and_matches_the_true_gradients():
 def test_dead_relu_share():
     layer = nn.Linear(4, 5)
     layer.bias.data[:3] = -100.0  # three units never fire
+    layer.bias.data[3:] = 100.0  # and two always do, whatever the random weights
     G = nn.Sequential(layer, nn.ReLU())
     recorder = inspect.step.StepRecorder()
     with inspect.hooks.watch(G, recorder.watcher("G")):

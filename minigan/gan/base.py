@@ -27,7 +27,7 @@ import numpy as np
 from minigan import backend, optim
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.gan import losses
+from minigan.gan import diagnostics, losses
 from minigan.nn.container import Dropout
 from minigan.tensor import Tensor
 
@@ -264,9 +264,10 @@ class Trainer:
         loss = self.loss.d_loss(real_logits, fake_logits)
         self.optimizers[d].zero_grad()
         loss.backward()
+        norms = diagnostics.device_grad_norms(self.networks[d], d)
         self.optimizers[d].step()
         return {"loss_D": loss.data, "D_x": _mean_sigmoid(real_logits.data),
-                "D_G_z": _mean_sigmoid(fake_logits.data)}
+                "D_G_z": _mean_sigmoid(fake_logits.data), **norms}
 
     def g_step(self, fake, fake_cond, real, cond, g="G", d="D"):
         """Minimise L_G(D(G(z))) over the parameters of network ``g``, ``d`` frozen.
@@ -287,8 +288,10 @@ class Trainer:
             loss.backward()
         finally:
             D.requires_grad_(True)
+        norms = diagnostics.device_grad_norms(self.networks[g], g)
         self.optimizers[g].step()
-        return {"loss_G": loss.data}
+        # D(G(z)) once more, now judged by the updated D (pytorch/examples' "D(G(z)) before / after").
+        return {"loss_G": loss.data, "D_G_z2": _mean_sigmoid(fake_logits.data), **norms}
 
     # -- sampling -------------------------------------------------------------------------
     def sample(self, n=None, z=None, labels=None, rng=None):

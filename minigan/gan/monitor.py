@@ -16,7 +16,8 @@ import numpy as np
 from minigan import backend
 from minigan.errors import MiniganError
 
-LABELS = {"D_x": "D(x)", "D_G_z": "D(G(z))"}
+LABELS = {"D_x": "D(x)", "D_G_z": "D(G(z))", "D_G_z2": "D(G(z)) after D step",
+          "grad_norm_D": "|gD|", "grad_norm_G": "|gG|"}
 
 
 class Monitor:
@@ -96,7 +97,8 @@ class Monitor:
         means = {k: float(np.nanmean([row.get(k, np.nan) for row in self.window])) for k in self.window[-1]}
         rate = (now - self.window_start) / len(self.window)
         cfg = self.trainer.config
-        text = "  ".join(f"{LABELS.get(k, k)} {v:.4f}" for k, v in means.items())
+        # Per-layer norms go to metrics.jsonl only; the line keeps the headline figures.
+        text = "  ".join(f"{LABELS.get(k, k)} {v:.4f}" for k, v in means.items() if ":" not in k)
         line = (f"epoch {self.trainer.epoch + 1}/{cfg.epochs} step {epoch_step}/{self.steps_per_epoch}  "
                 f"{text}  ({rate:.3g} s/step)")
         (self.bar.write if self.bar is not None else self.echo)(line)

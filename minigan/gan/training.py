@@ -14,7 +14,7 @@ import numpy as np
 
 from minigan import backend, data, images
 from minigan.errors import MiniganError
-from minigan.gan import checkpoint, get_trainer_class, losses
+from minigan.gan import checkpoint, diagnostics, get_trainer_class, losses
 from minigan.gan.monitor import GracefulInterrupt, Monitor
 from minigan.gan.progress import ProgressBar, format_duration
 from minigan.gan.run_folder import RunFolder, check_fresh, default_path
@@ -236,6 +236,8 @@ def end_epoch(trainer, batches, run, monitor, echo, seconds):
     save_checkpoint(trainer, batches, run, monitor, epoch_end=True)
     written.append(f"{checkpoint.FOLDER}/{checkpoint.epoch_name(e)}")
     echo(f"epoch {e}/{cfg.epochs} done in {format_duration(seconds)}: wrote {', '.join(written)}")
+    for warning in diagnostics.diagnose(trainer.history, trainer.num_classes or 10):
+        echo(f"warning: {warning}")
 
 
 def save_checkpoint(trainer, batches, run, monitor, epoch_end=False):

@@ -20,7 +20,7 @@ import numpy as np
 from minigan import data
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.inspect.diagnostics import class_summary, diagnose, grad_norms, total_grad_norm
+from minigan.gan.diagnostics import class_summary, diagnose, grad_norms, total_grad_norm
 from minigan.inspect.graph import to_dot, write_dot
 from minigan.inspect.hooks import preserved_modes, watch
 from minigan.inspect.step import format_step_report, step_report, watched_step

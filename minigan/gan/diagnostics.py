@@ -3,7 +3,8 @@
 The history is what the trainer records: ``Trainer.history`` (a dict of per-step lists) or the
 rows of ``metrics.jsonl`` (a list of dicts). Keys read, when present:
     loss_D, D_x, D_G_z           D's loss and its mean outputs on real and fake images
-    grad_norm_D, grad_norm_G     L2 norms of all of a network's gradients (``grad_norms(net)["total"]``)
+    grad_norm_D, grad_norm_G     L2 norms of all of a network's gradients (the trainer logs them
+                                 each step with ``device_grad_norms``, per layer too)
     classes_covered, top_class_share   from ``class_summary(judge, samples)`` (when a judge exists)
     class_histogram              a list of counts per class (instead of the two above)
 Each rule looks at the most recent part of the run; ``diagnose`` returns one sentence per problem.
@@ -53,6 +54,27 @@ def total_grad_norm(module):
         return None
     xp = backend.get_array_module(*grads)
     return xp.sqrt(sum((g.astype(xp.float64) ** 2).sum() for g in grads))
+
+
+def device_grad_norms(module, prefix):
+    """Per-step gradient norms for the metrics log, as 0-d arrays left on the device.
+
+    Returns:
+        dict: ``grad_norm_<prefix>`` (all parameters) and ``layer_grad_norm:<prefix>.<layer>`` per
+        layer with gradients; {} when none has a gradient.
+    """
+    squares = {}
+    for name, p in module.named_parameters():
+        if p.grad is not None:
+            layer = name.rpartition(".")[0] or name
+            square = (p.grad.astype("float64") ** 2).sum()
+            squares[layer] = squares[layer] + square if layer in squares else square
+    if not squares:
+        return {}
+    xp = backend.get_array_module(*squares.values())
+    norms = {f"layer_grad_norm:{prefix}.{k}": xp.sqrt(v) for k, v in squares.items()}
+    norms[f"grad_norm_{prefix}"] = xp.sqrt(sum(squares.values()))
+    return norms
 
 
 def class_summary(judge, images, min_share=0.01):
