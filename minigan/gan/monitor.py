@@ -16,8 +16,7 @@ import numpy as np
 from minigan import backend
 from minigan.errors import MiniganError
 
-LABELS = {"D_x": "D(x)", "D_G_z": "D(G(z))", "D_G_z2": "D(G(z)) after D step",
-          "grad_norm_D": "|gD|", "grad_norm_G": "|gG|"}
+LABELS = {"D_x": "D(x)", "D_G_z": "D(G(z))", "grad_norm_D": "|grad D|", "grad_norm_G": "|grad G|"}
 
 
 class Monitor:
@@ -97,14 +96,27 @@ class Monitor:
         means = {k: float(np.nanmean([row.get(k, np.nan) for row in self.window])) for k in self.window[-1]}
         rate = (now - self.window_start) / len(self.window)
         cfg = self.trainer.config
-        # Per-layer norms go to metrics.jsonl only; the line keeps the headline figures.
-        text = "  ".join(f"{LABELS.get(k, k)} {v:.4f}" for k, v in means.items() if ":" not in k)
+        text = log_text(means)
         line = (f"epoch {self.trainer.epoch + 1}/{cfg.epochs} step {epoch_step}/{self.steps_per_epoch}  "
                 f"{text}  ({rate:.3g} s/step)")
         (self.bar.write if self.bar is not None else self.echo)(line)
         self.run.append_metrics({"epoch": self.trainer.epoch + 1, "step": self.trainer.step,
                                  "epoch_step": epoch_step, **means, "s_per_step": rate})
         self.window, self.window_start = [], now
+
+
+def log_text(means):
+    """The headline figures of a log line. D(G(z)) reads "before / after" D's update, as in
+    pytorch/examples; per-layer gradient norms go to metrics.jsonl only."""
+    parts = []
+    for k, v in means.items():
+        if ":" in k or k == "D_G_z2":
+            continue
+        text = f"{LABELS.get(k, k)} {v:.4f}"
+        if k == "D_G_z" and "D_G_z2" in means:
+            text += f" / {means['D_G_z2']:.4f}"
+        parts.append(text)
+    return "  ".join(parts)
 
 
 class GracefulInterrupt:
