@@ -236,8 +236,27 @@ def end_epoch(trainer, batches, run, monitor, echo, seconds):
     save_checkpoint(trainer, batches, run, monitor, epoch_end=True)
     written.append(f"{checkpoint.FOLDER}/{checkpoint.epoch_name(e)}")
     echo(f"epoch {e}/{cfg.epochs} done in {format_duration(seconds)}: wrote {', '.join(written)}")
-    for warning in diagnostics.diagnose(trainer.history, trainer.num_classes or 10):
+    summary = class_check(trainer, run, e)
+    for warning in diagnostics.diagnose({**trainer.history, **summary}, trainer.num_classes or 10):
         echo(f"warning: {warning}")
+
+
+def class_check(trainer, run, epoch, n=1000):
+    """When the dataset's judge is already in the cache (it is never trained here), classify n
+    samples drawn with a Generator of their own (the run's streams stay untouched) and log
+    classes_covered and top_class_share, so ``diagnose`` can spot mode collapse.
+    Returns {name: [value]}, or {} when there is no judge for these images."""
+    from minigan import judge  # floor 7, and optional: imported only at an epoch's end
+
+    if trainer.image_shape != (1, 28, 28):
+        return {}
+    try:
+        classifier = judge.load_judge(trainer.config.dataset, train_if_missing=False)
+    except MiniganError:
+        return {}
+    summary = diagnostics.class_summary(classifier, trainer.sample(n, rng=np.random.default_rng(epoch)))
+    run.append_metrics({"epoch": epoch, **summary})
+    return {k: [v] for k, v in summary.items()}
 
 
 def save_checkpoint(trainer, batches, run, monitor, epoch_end=False):
