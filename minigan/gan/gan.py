@@ -1,11 +1,15 @@
 """GAN (Goodfellow et al. 2014): a generator and a discriminator that are both multilayer perceptrons.
 
-The paper's G mixes rectifiers and sigmoids and its D uses maxout units with dropout; here G is
-a ReLU MLP with a Tanh output (images live in [-1, 1]) and D a LeakyReLU(0.2) MLP with dropout,
-the form most reimplementations settled on. Both see an image as one flat vector.
+The paper's G mixes rectifiers and sigmoids and its D uses maxout units with dropout; here both
+are LeakyReLU(0.2) MLPs, G with a Tanh output (images live in [-1, 1]) and D with dropout, the
+form most reimplementations settled on. Both see an image as one flat vector.
 
     G: z (n, nz) -> 256 -> 512 -> 1024 -> c*h*w -> Tanh -> (n, c, h, w)
     D: (n, c, h, w) -> flatten -> 512 -> 256 -> 1 logit      (dropout 0.3 after each hidden layer)
+
+G's 512 and 1024 layers are batch-normalised. Batch norm came a year after the paper, but
+without it this G, trained with Adam as here, collapsed on MNIST to one blurred image for every
+z within a few epochs; with it, digits appear in the first epochs.
 """
 
 import math
@@ -18,11 +22,17 @@ D_HIDDEN = (512, 256)
 D_DROPOUT = 0.3
 
 
-def mlp_generator(n_in, image_shape, hidden=G_HIDDEN, rng=None):
-    """An MLP from n_in inputs to images of ``image_shape`` (c, h, w) in [-1, 1]."""
+def mlp_generator(n_in, image_shape, hidden=G_HIDDEN, rng=None, batch_norm_from=1):
+    """An MLP from n_in inputs to images of ``image_shape`` (c, h, w) in [-1, 1].
+
+    Hidden layer i is Linear -> BatchNorm1d (when i >= batch_norm_from) -> LeakyReLU(0.2).
+    """
     layers, width = [], n_in
-    for size in hidden:
-        layers += [nn.Linear(width, size, rng=rng), nn.ReLU()]
+    for i, size in enumerate(hidden):
+        layers.append(nn.Linear(width, size, rng=rng))
+        if i >= batch_norm_from:
+            layers.append(nn.BatchNorm1d(size))
+        layers.append(nn.LeakyReLU(0.2))
         width = size
     layers += [nn.Linear(width, math.prod(image_shape), rng=rng), nn.Tanh(), nn.Unflatten(image_shape)]
     return nn.Sequential(*layers)
