@@ -18,7 +18,7 @@ class OneClassJudge:
 def test_epoch_end_warns_when_the_judge_sees_one_class(tmp_path, monkeypatch):
     monkeypatch.setattr(judge, "load_judge", lambda *a, **k: OneClassJudge())
     lines = []
-    config = gan.TrainConfig(dataset="synthetic", epochs=1, batch_size=32, limit=64, run_dir=str(tmp_path / "run"))
+    config = gan.TrainConfig(dataset="synthetic", epochs=2, batch_size=32, limit=64, run_dir=str(tmp_path / "run"))
     gan.train(config, echo=lines.append)
     warnings = [line for line in lines if line.startswith("warning:")]
     assert any("collapsed" in w and "1 of 10 classes" in w for w in warnings), lines

@@ -67,7 +67,7 @@ def device_grad_norms(module, prefix):
     for name, p in module.named_parameters():
         if p.grad is not None:
             layer = name.rpartition(".")[0] or name
-            square = (p.grad.astype("float64") ** 2).sum()
+            square = (p.grad * p.grad).sum()  # in the gradient's dtype: a norm needs no float64
             squares[layer] = squares[layer] + square if layer in squares else square
     if not squares:
         return {}
