@@ -7,13 +7,11 @@ Images come in as (n, c, h, w) arrays in [-1, 1], c = 1 (gray) or 3 (RGB); numpy
 """
 
 import math
-import os
-import secrets
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from minigan.errors import MiniganError
+from minigan import files
 
 # the ten colours of matplotlib's "tab10": distinct, readable on white
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -62,24 +60,13 @@ def make_grid(images, nrow=None, padding=2, pad_value=0):
 
 
 def write_png(img, path):
-    """Save a Pillow image as PNG atomically, creating parent folders.
+    """Save a Pillow image as PNG atomically (minigan.files), creating parent folders.
 
     Raises:
         MiniganError: the path cannot be written (permissions, a file where a folder should be, ...).
     """
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    # a plain open(..., "xb") rather than mkstemp, so the PNG gets the usual umask permissions
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        os.makedirs(parent, exist_ok=True)
-        with open(tmp, "xb") as f:
-            img.save(f, format="PNG")
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise MiniganError(f"cannot write {path} ({e.strerror or e}); choose a writable output folder.") from e
+    with files.atomic_open(path, "image", "choose a writable output folder.") as f:
+        img.save(f, format="PNG")
 
 
 def _font(size):

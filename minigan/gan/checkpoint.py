@@ -17,12 +17,11 @@ nothing special. Arrays are stored on the host; loading puts them on the trainer
 
 import json
 import os
-import secrets
 import shutil
 
 import numpy as np
 
-from minigan import __version__, backend
+from minigan import __version__, backend, files
 from minigan.errors import MiniganError
 
 FORMAT = "minigan-checkpoint"
@@ -60,36 +59,19 @@ def meta_of(trainer):
             "networks": list(trainer.networks), "config": config}
 
 
+FIX = "free some disk space or choose a writable run folder."
+
+
 def write_npz(path, arrays):
-    """np.savez to a temporary file in the same folder, then os.replace: never half a file."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise MiniganError(f"cannot write checkpoint {path} ({e.strerror or e}); "
-                           "free some disk space or choose a writable run folder.") from e
+    """np.savez, atomically (minigan.files): never half a checkpoint."""
+    with files.atomic_open(path, "checkpoint", FIX) as f:
+        np.savez(f, **arrays)
 
 
 def copy_atomic(src, dst):
     """Copy a finished checkpoint to another name, atomically as well."""
-    tmp = f"{dst}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise MiniganError(f"cannot write checkpoint {dst} ({e.strerror or e}); "
-                           "free some disk space or choose a writable run folder.") from e
+    with open(src, "rb") as source, files.atomic_open(dst, "checkpoint", FIX) as f:
+        shutil.copyfileobj(source, f)
 
 
 def save(trainer, path):
