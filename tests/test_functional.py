@@ -106,3 +106,9 @@ def test_concat_split_gradient(xp, rng):
     assert y.shape == (2, 4)
     (y * 2.0).sum().backward()
     assert a.grad.shape == (2, 3) and float(b.grad.sum()) == pytest.approx(4.0)
+
+
+def test_dropout_probability_out_of_range_is_refused():
+    x = Tensor(np.ones((2, 2), np.float32))
+    with pytest.raises(MiniganError, match=r"\[0, 1\)"):
+        F.dropout(x, 1.0, True, np.random.default_rng(0))

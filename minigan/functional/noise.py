@@ -1,6 +1,7 @@
 """Stochastic ops. Randomness always comes from a Generator the caller owns."""
 
 from minigan.dispatch import kernels_for
+from minigan.errors import MiniganError
 from minigan.function import Function
 
 
@@ -32,6 +33,8 @@ def dropout(x, p=0.5, training=True, rng=None):
     Returns:
         Tensor of the same shape.
     """
+    if not 0 <= p < 1:
+        raise MiniganError(f"dropout probability must be in [0, 1), got {p}.")
     if not training or p == 0:
         return x
     if rng is None:
