@@ -151,7 +151,9 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
 @click.option("--beta2", type=float, default=0.999, show_default=True, help="Adam beta2.")
 @click.option("--d-steps", type=int, default=1, show_default=True, help="D steps per G step (k in Algorithm 1).")
 @click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,
-              help="G's objective: non-saturating (-log D(G(z))) or minimax (log(1 - D(G(z))), the 2014 game).")
+              help="The GAN objective: non-saturating (-log D(G(z))), minimax (the 2014 game), least-squares "
+                   "(LSGAN), hinge, relativistic (RSGAN) or relativistic-average (RaSGAN); "
+                   "equations in minigan/gan/losses.py.")
 @click.option("--image-size", type=int, default=None,
               help="Resize images to this side (default: the data's own; 64 for a folder).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,

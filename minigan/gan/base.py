@@ -50,7 +50,8 @@ class TrainConfig:
         lr, lr_g, lr_d (float): Adam's learning rate; lr_g / lr_d override it for G / D.
         beta1, beta2 (float): Adam's betas.
         d_steps (int): D steps per G step (k in Goodfellow et al.'s Algorithm 1).
-        loss (str): a name from ``losses.LOSSES``: non-saturating (default) or minimax.
+        loss (str): a name from ``losses.LOSSES``: non-saturating (default), minimax, least-squares,
+            hinge, relativistic or relativistic-average.
         image_size (int or None): image side; None keeps the dataset's own.
         channels (int or None): 1 or 3; None keeps the dataset's own.
         seed (int): the one seed every random Generator is spawned from.

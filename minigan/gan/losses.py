@@ -6,9 +6,13 @@ batch, written with BCE-with-logits so that no log(sigmoid(l)) is ever taken of 
 
     BCE(l, 1) = -log D = softplus(-l)        BCE(l, 0) = -log(1 - D) = softplus(l)
 
+The least-squares and hinge losses read the raw logit l itself as D's output (no sigmoid);
+the relativistic ones (RSGAN, RaSGAN) compare real and fake logits, so their G loss needs D's
+logits on data too (``g_needs_real``).
+
 A loss is a pair (d_loss, g_loss) registered under a name; the trainer looks it up with
-``get_loss(config.loss)``, and ``--loss`` offers every registered name. To add one (LSGAN,
-hinge, relativistic, ...), write its two functions below and call ``register``.
+``get_loss(config.loss)``, and ``--loss`` offers every registered name. To add one, write its
+two functions below and call ``register``.
 """
 
 from collections.abc import Callable
@@ -65,6 +69,124 @@ def minimax_g_loss(fake, real=None):
     return -F.binary_cross_entropy_with_logits(fake, 0.0)
 
 
+def least_squares_d_loss(real, fake):
+    """D's loss of the least-squares GAN (Mao et al. 2017), with targets a = 0 (fake), b = 1 (real):
+
+        L_D = 1/2 mean((D(x) - 1)^2) + 1/2 mean(D(G(z))^2),
+
+    where D(.) here is the raw logit l (no sigmoid): D regresses its output onto the labels.
+
+    Args:
+        real (Tensor): D's logits on data, (n, 1).
+        fake (Tensor): D's logits on G(z), (n, 1).
+    Returns:
+        scalar Tensor.
+    """
+    return 0.5 * F.mse_loss(real, 1.0) + 0.5 * F.mse_loss(fake, 0.0)
+
+
+def least_squares_g_loss(fake, real=None):
+    """G's loss of the least-squares GAN (c = 1: G wants D to output the real label),
+
+        L_G = 1/2 mean((D(G(z)) - 1)^2).
+
+    Args:
+        fake (Tensor): D's logits on G(z), (n, 1).
+        real: unused.
+    Returns:
+        scalar Tensor.
+    """
+    return 0.5 * F.mse_loss(fake, 1.0)
+
+
+def hinge_d_loss(real, fake):
+    """D's hinge loss (Lim & Ye 2017; Miyato et al. 2018), on the raw logits:
+
+        L_D = mean(relu(1 - D(x))) + mean(relu(1 + D(G(z)))).
+
+    Args:
+        real (Tensor): D's logits on data, (n, 1).
+        fake (Tensor): D's logits on G(z), (n, 1).
+    Returns:
+        scalar Tensor.
+    """
+    return F.mean(F.relu(1.0 - real)) + F.mean(F.relu(1.0 + fake))
+
+
+def hinge_g_loss(fake, real=None):
+    """G's loss paired with the hinge D loss: raise D's logits on the fakes,
+
+        L_G = -mean(D(G(z))).
+
+    Args:
+        fake (Tensor): D's logits on G(z), (n, 1).
+        real: unused.
+    Returns:
+        scalar Tensor (unbounded below).
+    """
+    return -F.mean(fake)
+
+
+def relativistic_d_loss(real, fake):
+    """D's loss of the relativistic standard GAN (RSGAN, Jolicoeur-Martineau 2018): D estimates
+    the probability that a real sample is more realistic than a paired fake one,
+
+        L_D = -mean(log sigmoid(D(x) - D(G(z)))) = BCE(real - fake, 1).
+
+    Args:
+        real (Tensor): D's logits on data, (n, 1).
+        fake (Tensor): D's logits on G(z), (n, 1), paired row by row with ``real``.
+    Returns:
+        scalar Tensor.
+    """
+    return F.binary_cross_entropy_with_logits(real - fake, 1.0)
+
+
+def relativistic_g_loss(fake, real):
+    """G's loss of RSGAN: the same comparison with the roles swapped,
+
+        L_G = -mean(log sigmoid(D(G(z)) - D(x))) = BCE(fake - real, 1).
+
+    Args:
+        fake (Tensor): D's logits on G(z), (n, 1).
+        real (Tensor): D's logits on data, (n, 1) (a constant in the G step).
+    Returns:
+        scalar Tensor.
+    """
+    return F.binary_cross_entropy_with_logits(fake - real, 1.0)
+
+
+def relativistic_average_d_loss(real, fake):
+    """D's loss of the relativistic average GAN (RaSGAN, Jolicoeur-Martineau 2018): each sample
+    is compared with the mean logit of the other kind,
+
+        L_D = BCE(D(x) - mean D(G(z)), 1) + BCE(D(G(z)) - mean D(x), 0).
+
+    Args:
+        real (Tensor): D's logits on data, (n, 1).
+        fake (Tensor): D's logits on G(z), (m, 1).
+    Returns:
+        scalar Tensor.
+    """
+    return (F.binary_cross_entropy_with_logits(real - F.mean(fake), 1.0)
+            + F.binary_cross_entropy_with_logits(fake - F.mean(real), 0.0))
+
+
+def relativistic_average_g_loss(fake, real):
+    """G's loss of RaSGAN, the D loss with the labels swapped (so G also pushes real logits down):
+
+        L_G = BCE(D(G(z)) - mean D(x), 1) + BCE(D(x) - mean D(G(z)), 0).
+
+    Args:
+        fake (Tensor): D's logits on G(z), (m, 1).
+        real (Tensor): D's logits on data, (n, 1) (a constant in the G step).
+    Returns:
+        scalar Tensor.
+    """
+    return (F.binary_cross_entropy_with_logits(fake - F.mean(real), 1.0)
+            + F.binary_cross_entropy_with_logits(real - F.mean(fake), 0.0))
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A named pair of objectives.
@@ -101,3 +223,7 @@ def get_loss(name):
 
 register("non-saturating", bce_d_loss, non_saturating_g_loss)
 register("minimax", bce_d_loss, minimax_g_loss)
+register("least-squares", least_squares_d_loss, least_squares_g_loss)
+register("hinge", hinge_d_loss, hinge_g_loss)
+register("relativistic", relativistic_d_loss, relativistic_g_loss, g_needs_real=True)
+register("relativistic-average", relativistic_average_d_loss, relativistic_average_g_loss, g_needs_real=True)
