@@ -154,6 +154,13 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
               help="The GAN objective: non-saturating (-log D(G(z))), minimax (the 2014 game), least-squares "
                    "(LSGAN), hinge, relativistic (RSGAN) or relativistic-average (RaSGAN); "
                    "equations in minigan/gan/losses.py.")
+@click.option("--label-smoothing", type=float, default=0.0, show_default=True, metavar="A",
+              help="One-sided label smoothing (Salimans et al. 2016): D's target on real images is 1 - A "
+                   "(0.1: 0.9), on fakes still 0. BCE losses only (non-saturating, minimax); 0: off.")
+@click.option("--instance-noise", type=float, default=0.0, show_default=True, metavar="S",
+              help="Instance noise (Sonderby et al. 2016): Gaussian noise of std sigma added to real and fake "
+                   "images whenever D sees them (D and G steps), sigma annealed linearly from S to 0 over "
+                   "the run's steps; 0: off.")
 @click.option("--image-size", type=int, default=None,
               help="Resize images to this side (default: the data's own; 64 for a folder).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,

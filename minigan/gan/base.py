@@ -32,7 +32,7 @@ from minigan.nn.container import Dropout
 from minigan.tensor import Tensor
 
 DEFAULT_EPOCHS = 5
-RNG_NAMES = ("init", "data", "noise", "sample", "dropout")
+RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise")  # append only: spawn order seeds them
 SAMPLE_CHUNK = 512  # images generated at once by ``sample``: bounds memory for large n
 
 
@@ -63,6 +63,12 @@ class TrainConfig:
         keep (int): epoch checkpoints kept besides last.npz; 0 keeps them all.
         sample_every (int): epochs between sample grids (the last epoch always gets one).
         device (str): cpu or gpu.
+        label_smoothing (float): one-sided label smoothing A (Salimans et al. 2016): D's target on
+            data is 1 - A, on fakes still 0; BCE losses (non-saturating, minimax) only; 0: off.
+        instance_noise (float): instance noise sigma S (Sonderby et al. 2016): N(0, sigma^2) added
+            to every image D sees, real and fake, in the D and the G step, sigma annealed
+            linearly from S to 0 over the run's epochs * steps per epoch (a resume that raises
+            --epochs stretches the rest of the schedule); 0: off.
     """
 
     dataset: str = "mnist"
@@ -89,6 +95,8 @@ class TrainConfig:
     keep: int = 5
     sample_every: int = 1
     device: str = "cpu"
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -124,12 +132,14 @@ class Trainer:
     Attributes:
         networks (dict): name -> Module ("G", "D"; LAPGAN adds one pair per level).
         optimizers (dict): name -> optim.Adam, one per network.
-        rngs (dict): name -> numpy Generator: init, data, noise, sample, dropout and one per
-            Dropout layer; all saved in checkpoints.
+        rngs (dict): name -> numpy Generator: init, data, noise, sample, dropout, instance_noise
+            and one per Dropout layer; all saved in checkpoints.
         fixed (dict): name -> numpy array: the inputs of the sample grids (noise "z", "labels").
         epoch, step (int): completed epochs, completed steps.
         history (dict): name -> list of per-step floats (loss_D, loss_G, D_x, D_G_z).
         data_state (dict or None): the BatchIterator position to resume from.
+        steps_per_epoch (int or None): set by the training loop; instance noise anneals over
+            epochs * steps_per_epoch steps (over epochs when None).
     """
 
     name = None  # the --model name
@@ -164,6 +174,7 @@ class Trainer:
                                                betas=(config.beta1, config.beta2))
         self.fixed = self.make_fixed_inputs()
         self.epoch, self.step, self.history, self.data_state = 0, 0, {}, None
+        self.steps_per_epoch = None
 
     # -- building -----------------------------------------------------------------------
     def build(self):
@@ -220,6 +231,25 @@ class Trainer:
         """A host array on the run's device (None stays None)."""
         return None if array is None else backend.to_device(array, self.config.device)
 
+    def instance_noise_sigma(self):
+        """sigma = S * (1 - t), t the fraction of the run done: completed steps over
+        epochs * steps_per_epoch (completed epochs over epochs when steps_per_epoch is unknown).
+        S at the first step, 0 once the run is over."""
+        s, epochs = self.config.instance_noise, self.config.epochs
+        if not s:
+            return 0.0
+        t = self.epoch / epochs if not self.steps_per_epoch else self.step / (epochs * self.steps_per_epoch)
+        return s * max(0.0, 1.0 - t)
+
+    def with_instance_noise(self, x):
+        """x + N(0, sigma^2) (drawn from rngs['instance_noise'] on the host), or x itself when
+        sigma is 0. Gradients flow through the sum to x (G's fakes in the G step)."""
+        sigma = self.instance_noise_sigma()
+        if sigma == 0:
+            return x
+        noise = self.rngs["instance_noise"].standard_normal(x.shape, dtype=np.float32) * np.float32(sigma)
+        return x + Tensor(self.to_device(noise))
+
     # -- networks -------------------------------------------------------------------------
     def generate(self, z, cond=None):
         """G(z) as a Tensor of images; ``cond`` is the condition (CGAN: class labels), if any."""
@@ -260,9 +290,12 @@ class Trainer:
         Returns:
             dict of 0-d device arrays: loss_D, D_x = mean D(x), D_G_z = mean D(G(z)).
         """
-        real_logits = self.discriminate(real, cond)
-        fake_logits = self.discriminate(fake.detach(), fake_cond)
-        loss = self.loss.d_loss(real_logits, fake_logits)
+        real_logits = self.discriminate(self.with_instance_noise(real), cond)
+        fake_logits = self.discriminate(self.with_instance_noise(fake.detach()), fake_cond)
+        if self.config.label_smoothing:  # one-sided: only the real target drops (BCE losses only)
+            loss = self.loss.d_loss(real_logits, fake_logits, real_target=1.0 - self.config.label_smoothing)
+        else:
+            loss = self.loss.d_loss(real_logits, fake_logits)
         self.optimizers[d].zero_grad()
         loss.backward()
         norms = diagnostics.device_grad_norms(self.networks[d], d)
@@ -279,11 +312,11 @@ class Trainer:
         D = self.networks[d]
         D.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed
         try:
-            fake_logits = self.discriminate(fake, fake_cond)
+            fake_logits = self.discriminate(self.with_instance_noise(fake), fake_cond)
             real_logits = None
             if self.loss.g_needs_real:
                 with no_grad():
-                    real_logits = self.discriminate(real, cond)
+                    real_logits = self.discriminate(self.with_instance_noise(real), cond)
             loss = self.loss.g_loss(fake_logits, real_logits)
             self.optimizers[g].zero_grad()
             loss.backward()

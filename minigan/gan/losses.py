@@ -22,18 +22,22 @@ from minigan import functional as F
 from minigan.errors import MiniganError
 
 
-def bce_d_loss(real, fake):
+def bce_d_loss(real, fake, real_target=1.0):
     """D's loss of the 2014 paper: maximise log D(x) + log(1 - D(G(z))), i.e. minimise
 
         L_D = -mean(log D(x)) - mean(log(1 - D(G(z)))) = BCE(real, 1) + BCE(fake, 0).
 
+    One-sided label smoothing (Salimans et al. 2016, ``--label-smoothing A``) lowers the real
+    target only, L_D = BCE(real, 1 - A) + BCE(fake, 0); the fakes' target stays 0.
+
     Args:
         real (Tensor): D's logits on data, (n, 1).
         fake (Tensor): D's logits on G(z), (n, 1).
+        real_target (float): D's target on data (1, or 1 - A when smoothed).
     Returns:
         scalar Tensor.
     """
-    return F.binary_cross_entropy_with_logits(real, 1.0) + F.binary_cross_entropy_with_logits(fake, 0.0)
+    return F.binary_cross_entropy_with_logits(real, real_target) + F.binary_cross_entropy_with_logits(fake, 0.0)
 
 
 def non_saturating_g_loss(fake, real=None):

@@ -60,7 +60,15 @@ def check_settings(config):
         raise MiniganError(f"unknown device {config.device!r}; use cpu or gpu.")
     if config.device == "gpu":
         backend.require_gpu()
-    losses.get_loss(config.loss)
+    loss = losses.get_loss(config.loss)
+    for field in ("label_smoothing", "instance_noise"):
+        if getattr(config, field) < 0:
+            raise MiniganError(f"{option_name(field)} must be 0 or more, not {getattr(config, field)}.")
+    if config.label_smoothing >= 1:
+        raise MiniganError(f"--label-smoothing must be below 1, not {config.label_smoothing}.")
+    if config.label_smoothing and loss.d_loss is not losses.bce_d_loss:
+        raise MiniganError(f"--label-smoothing works with the BCE losses (--loss non-saturating or minimax), "
+                           f"not --loss {config.loss}.")
 
 
 def load_data(config):
@@ -180,6 +188,7 @@ def fit(trainer, dataset, run, echo=print):
     """
     cfg = trainer.config
     batches = data.BatchIterator(dataset, cfg.batch_size, trainer.rngs["data"])
+    trainer.steps_per_epoch = len(batches)  # instance noise anneals over epochs * this many steps
     if trainer.data_state is not None:
         batches.load_state_dict(trainer.data_state)
     monitor = Monitor(trainer, run, len(batches), echo)
