@@ -5,12 +5,7 @@ import pytest
 
 from minigan import gan
 from minigan.gan import base
-
-
-def trainer_of(model="dcgan", **kw):
-    cfg = {"dataset": "synthetic", "model": model, "batch_size": 8, "nz": 8}
-    cfg.update(kw)
-    return gan.get_trainer_class(model)(gan.TrainConfig(**cfg), (1, 16, 16), 10)
+from gan_helpers import trainer_of
 
 
 def batch(seed=0, n=8):

@@ -8,17 +8,7 @@ import pytest
 from minigan import gan
 from minigan.errors import MiniganError
 from minigan.gan import checkpoint, training
-
-
-def tiny(tmp_path, name, **kw):
-    base = {"dataset": "synthetic", "model": "dcgan", "batch_size": 16, "nz": 8, "image_size": 16, "limit": 32,
-            "log_every": 1, "run_dir": str(tmp_path / name)}
-    base.update(kw)
-    return gan.TrainConfig(**base)
-
-
-def quiet(line):
-    pass
+from gan_helpers import quiet, tiny
 
 
 def assert_same_state(a, b):

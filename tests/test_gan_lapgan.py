@@ -12,6 +12,7 @@ from minigan.errors import MiniganError
 from minigan.function import no_grad
 from minigan.gan import lapgan, training
 from minigan.gan.lapgan import LAPGANTrainer
+from gan_helpers import quiet
 
 
 @pytest.fixture(autouse=True)
@@ -33,10 +34,6 @@ def config(tmp_path=None, name="run", **kw):
 
 def build(shape=(1, 28, 28), **kw):
     return LAPGANTrainer(config(**kw), shape, 10)
-
-
-def quiet(line):
-    pass
 
 
 def real_batch(size=28, n=16):

@@ -9,23 +9,7 @@ from minigan.cli import main
 from minigan.errors import MiniganError
 from minigan.gan import base, losses, monitor, training
 from minigan.tensor import Tensor
-
-
-def trainer_of(**kw):
-    cfg = {"dataset": "synthetic", "model": "dcgan", "batch_size": 8, "nz": 8}
-    cfg.update(kw)
-    return gan.get_trainer_class(cfg["model"])(gan.TrainConfig(**cfg), (1, 16, 16), 10)
-
-
-def tiny(tmp_path, name, **kw):
-    cfg = {"dataset": "synthetic", "model": "dcgan", "batch_size": 16, "nz": 8, "image_size": 16, "limit": 32,
-           "log_every": 1, "run_dir": str(tmp_path / name)}
-    cfg.update(kw)
-    return gan.TrainConfig(**cfg)
-
-
-def quiet(line):
-    pass
+from gan_helpers import quiet, tiny, trainer_of
 
 
 def softplus(x):
