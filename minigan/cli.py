@@ -152,7 +152,8 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
 @click.option("--d-steps", type=int, default=1, show_default=True, help="D steps per G step (k in Algorithm 1).")
 @click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,
               help="The GAN objective: non-saturating (-log D(G(z))), minimax (the 2014 game), least-squares "
-                   "(LSGAN), hinge, relativistic (RSGAN) or relativistic-average (RaSGAN); "
+                   "(LSGAN), hinge, relativistic (RSGAN), relativistic-average (RaSGAN) or turing (T-GAN: a pairwise "
+                   "discriminator on D's encoded features); "
                    "equations in minigan/gan/losses.py.")
 @click.option("--label-smoothing", type=float, default=0.0, show_default=True, metavar="A",
               help="One-sided label smoothing (Salimans et al. 2016): D's target on real images is 1 - A "
@@ -161,6 +162,29 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
               help="Instance noise (Sonderby et al. 2016): Gaussian noise of std sigma added to real and fake "
                    "images whenever D sees them (D and G steps), sigma annealed linearly from S to 0 over "
                    "the run's steps; 0: off.")
+@click.option("--feature-matching", is_flag=True, default=False,
+              help="Feature matching (Salimans et al. 2016): G minimises ||mean f(x) - mean f(G(z))||^2 over "
+                   "the features f of D's last hidden layer instead of its --loss G loss.")
+@click.option("--minibatch-discrimination", type=int, default=0, show_default=True, metavar="B",
+              help="Minibatch discrimination (Salimans et al. 2016): D's head also sees each image's L1-kernel "
+                   "similarity to the rest of its batch, through B kernels (100: the paper's); 0: off.")
+@click.option("--vbn", is_flag=True, default=False,
+              help="Virtual batch norm in G (Salimans et al. 2016): each example normalised with the statistics "
+                   "of a fixed reference batch plus itself, not of its own batch.")
+@click.option("--historical-averaging", type=float, default=0.0, show_default=True, metavar="L",
+              help="Historical averaging (Salimans et al. 2016): adds L ||theta - mean of past thetas||^2 to "
+                   "G's and D's losses; 0: off.")
+@click.option("--replay", type=int, default=0, show_default=True, metavar="N",
+              help="Replay buffer (Shrivastava et al. 2017): keep N earlier fakes; once full, half of each fake "
+                   "batch D sees comes from it; 0: off.")
+@click.option("--latent", type=click.Choice(["gaussian", "mixture"]), default="gaussian", show_default=True,
+              help="z ~ N(0, I), or DeLiGAN's (Gurumurthy et al. 2017) learned mixture of --components Gaussians "
+                   "(learned means and scales, reparameterised sampling), meant for little data.")
+@click.option("--components", type=int, default=10, show_default=True, metavar="K",
+              help="--latent mixture: the number of Gaussians.")
+@click.option("--mixture-reg", type=float, default=1 / 3, show_default="1/3", metavar="L",
+              help="--latent mixture: weight of the scale penalty mean((1 - sigma)^2) in G's loss "
+                   "(1/3 as DeLiGAN's MNIST code).")
 @click.option("--image-size", type=int, default=None,
               help="Resize images to this side (default: the data's own; 64 for a folder).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
@@ -169,6 +193,8 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
 @click.option("--data-dir", type=click.Path(), default=None,
               help="Where the MNIST/Fashion-MNIST files are (default: $MINIGAN_DATA or ~/.cache/minigan).")
 @click.option("--limit", type=int, default=None, help="Train on the first N images only (quick tries, smoke tests).")
+@click.option("--limit-per-class", type=int, default=None, metavar="N",
+              help="Train on the first N images of each class only (little data, e.g. DeLiGAN's 50 per class).")
 @click.option("--out", "--run-dir", "run_dir", type=click.Path(), default=None,
               help="Run folder (default: runs/<dataset>-<model>-<time>); never overwritten.")
 @click.option("--resume", type=click.Path(), default=None,

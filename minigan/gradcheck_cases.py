@@ -77,6 +77,31 @@ def _getitem(rng):
     return (lambda: x[np.array([0, 2, 2]), 1:]), [x]  # the repeated row must get both gradients
 
 
+def _reference_batch(make_body, ref_shape, in_shape):
+    """A VirtualBatchNorm network under ReferenceBatch: leaves are x and every parameter;
+    the reference batch is a fixed buffer."""
+    def build(rng):
+        nn.init.manual_seed(int(rng.integers(1 << 31)))
+        model = nn.ReferenceBatch(make_body(), rng.standard_normal(ref_shape)).double()
+        x = _t(rng, *in_shape)
+        return (lambda: model(x)), [x] + model.parameters()
+    return build
+
+
+def _mixture_latent(rng):
+    nn.init.manual_seed(int(rng.integers(1 << 31)))
+    layer = nn.MixtureLatent(3, 4).double()
+    eps, w = rng.standard_normal((5, 4)), np.eye(3)[rng.integers(0, 3, size=5)]
+    v = Tensor(np.concatenate([eps, w], axis=1))  # a leaf: the gradient reaches eps and w
+    return (lambda: layer(v)), [v] + layer.parameters()
+
+
+def _sigma_penalty(rng):
+    layer = nn.MixtureLatent(3, 4, rng=rng).double()
+    layer.sigma.data = rng.uniform(0.1, 2.0, (3, 4))
+    return layer.sigma_penalty, [layer.sigma]
+
+
 CASES = {
     "add (broadcast)": _op(F.add, (3, 4), (4,)),
     "sub (broadcast)": _op(F.sub, (3, 1), (3, 4)),
@@ -87,6 +112,7 @@ CASES = {
     "exp": _op(F.exp, (3, 4)),
     "log": _op(F.log, (3, 4), low=0.2),
     "sqrt": _op(F.sqrt, (3, 4), low=0.2),
+    "abs": _op(F.abs, (3, 4), away_from_zero=True),
     "matmul": _op(F.matmul, (3, 4), (4, 5)),
     "sum axis=1": _op(lambda x: F.sum(x, axis=1), (3, 4)),
     "mean keepdims": _op(lambda x: F.mean(x, axis=(0, 2), keepdims=True), (2, 3, 4)),
@@ -128,6 +154,14 @@ CASES = {
         nn.ConvTranspose2d(3, 2, 4, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU(),
         nn.Conv2d(2, 2, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(8, 1), nn.Sigmoid()),
         (2, 3, 2, 2)),
+    "nn.MinibatchDiscrimination": _layer(lambda: nn.MinibatchDiscrimination(4, 3, 2), (5, 4)),
+    "nn.VirtualBatchNorm 1d": _reference_batch(lambda: nn.Sequential(
+        nn.Linear(4, 3), nn.VirtualBatchNorm(3), nn.Tanh(), nn.Linear(3, 2), nn.VirtualBatchNorm(2)),
+        (6, 4), (5, 4)),
+    "nn.VirtualBatchNorm 2d": _reference_batch(lambda: nn.Sequential(
+        nn.ConvTranspose2d(3, 2, 4, 2, 1), nn.VirtualBatchNorm(2)), (4, 3, 2, 2), (3, 3, 2, 2)),
+    "nn.MixtureLatent": _mixture_latent,
+    "nn.MixtureLatent sigma_penalty": _sigma_penalty,
 }
 
 

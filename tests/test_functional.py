@@ -112,3 +112,13 @@ def test_dropout_probability_out_of_range_is_refused():
     x = Tensor(np.ones((2, 2), np.float32))
     with pytest.raises(MiniganError, match=r"\[0, 1\)"):
         F.dropout(x, 1.0, True, np.random.default_rng(0))
+
+
+def test_abs_forward_and_sign_gradient(xp, rng):
+    a = rng.standard_normal((3, 4))
+    x = Tensor(xp.asarray(a), requires_grad=True)
+    y = F.abs(x)
+    np.testing.assert_array_equal(y.numpy(), np.abs(a))
+    gy = rng.standard_normal((3, 4))
+    y.backward(xp.asarray(gy))
+    np.testing.assert_array_equal(Tensor(x.grad).numpy(), gy * np.sign(a))

@@ -89,7 +89,7 @@ def test_sample_uses_eval_mode_and_changes_no_state():
 def test_dropout_layers_get_seeded_generators_of_their_own():
     trainer = trainer_of("gan")
     names = [n for n in trainer.rngs if n.startswith("dropout:")]
-    assert names == ["dropout:D.1.2", "dropout:D.1.5"]
+    assert names == ["dropout:D.encoder.3", "dropout:D.encoder.6"]
     other = trainer_of("gan")
     real = batch()[0]
     out_a, out_b = trainer.train_step(real), other.train_step(real)

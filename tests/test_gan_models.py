@@ -33,11 +33,11 @@ def test_g_makes_images_and_d_gives_one_logit_each(model, kw, shape):
 
 def test_dcgan_uses_the_papers_init():
     trainer = build("dcgan", (1, 28, 28))
-    conv_w = trainer.networks["D"][2].weight.data  # Conv2d(64, 128): 131072 draws
+    conv_w = trainer.networks["D"].encoder[2].weight.data  # Conv2d(64, 128): 131072 draws
     assert abs(conv_w.std() - 0.02) < 0.001 and abs(conv_w.mean()) < 0.001
     bn_w = trainer.networks["G"][2].weight.data
     assert abs(bn_w.mean() - 1) < 0.01 and 0.005 < bn_w.std() < 0.04
-    assert np.all(trainer.networks["D"][6].bias.data == 0)
+    assert np.all(trainer.networks["D"].head.bias.data == 0)
 
 
 def test_same_seed_same_networks_other_seed_others():
@@ -65,7 +65,7 @@ def test_cgan_grid_has_one_row_per_class_with_shared_noise():
 
 def test_conv_cgan_feeds_label_planes_to_d():
     trainer = build("cgan", arch="conv", classes=10)
-    first = trainer.networks["D"].body[0]
+    first = trainer.networks["D"].encoder.body[0]
     assert first.in_channels == 1 + 10
     assert trainer.networks["G"].body[1].in_channels == 8 + 10  # Unflatten, then ConvT(nz + K, ...)
 

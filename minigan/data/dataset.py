@@ -96,7 +96,7 @@ def select(raw, labels, limit=None, limit_per_class=None):
     check_limits(limit, limit_per_class)
     if limit_per_class is not None:
         if labels is None:
-            raise MiniganError("limit_per_class needs a labelled dataset; this one has no labels.")
+            raise MiniganError("--limit-per-class needs a labelled dataset; this one has no labels.")
         keep = np.zeros(len(labels), dtype=bool)
         for k in np.unique(labels):
             keep[np.flatnonzero(labels == k)[:limit_per_class]] = True

@@ -132,6 +132,22 @@ def exp(x):
     return Exp()(x)
 
 
+class Abs(Function):
+    """|x|, elementwise."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return backend.get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        (x,) = self.saved
+        return gy * backend.get_array_module(x).sign(x)  # d|x|/dx = sign(x), taken as 0 at the kink
+
+
+def abs(x):
+    return Abs()(x)
+
+
 class Log(Function):
     """Natural logarithm."""
 

@@ -27,12 +27,12 @@ import numpy as np
 from minigan import backend, optim
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.gan import diagnostics, losses
+from minigan.gan import diagnostics, losses, techniques
 from minigan.nn.container import Dropout
 from minigan.tensor import Tensor
 
 DEFAULT_EPOCHS = 5
-RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise")  # append only: spawn order seeds them
+RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay")  # append only: spawn order seeds them
 SAMPLE_CHUNK = 512  # images generated at once by ``sample``: bounds memory for large n
 
 
@@ -69,6 +69,22 @@ class TrainConfig:
             to every image D sees, real and fake, in the D and the G step, sigma annealed
             linearly from S to 0 over the run's epochs * steps per epoch (a resume that raises
             --epochs stretches the rest of the schedule); 0: off.
+        feature_matching (bool): G minimises ||mean f(x) - mean f(G(z))||^2 over D's features
+            instead of its --loss G loss (Salimans et al. 2016); D keeps its --loss.
+        minibatch_discrimination (int): B > 0 puts a minibatch discrimination layer of B kernels
+            (of 5 dimensions each) in D's head (Salimans et al. 2016); 0: off.
+        vbn (bool): virtual batch norm in G: statistics from a fixed reference batch of 64 noise
+            vectors plus the example itself (Salimans et al. 2016).
+        historical_averaging (float): L > 0 adds L ||theta - mean of past thetas||^2 to both
+            players' losses (Salimans et al. 2016); 0: off.
+        replay (int): N > 0 keeps N earlier fakes and shows D half a batch of them each step
+            (Shrivastava et al. 2017); 0: off.
+        latent (str): "gaussian" (z ~ N(0, I)) or "mixture" (DeLiGAN: a learned mixture of
+            ``components`` Gaussians, Gurumurthy et al. 2017).
+        components (int): K, the mixture's Gaussians.
+        mixture_reg (float): weight of DeLiGAN's penalty mean((1 - sigma)^2) in G's loss.
+        limit_per_class (int or None): train on the first N images of each class only (DeLiGAN's
+            little-data setting).
     """
 
     dataset: str = "mnist"
@@ -97,6 +113,15 @@ class TrainConfig:
     device: str = "cpu"
     label_smoothing: float = 0.0
     instance_noise: float = 0.0
+    feature_matching: bool = False
+    minibatch_discrimination: int = 0
+    vbn: bool = False
+    historical_averaging: float = 0.0
+    replay: int = 0
+    latent: str = "gaussian"
+    components: int = 10
+    mixture_reg: float = 1 / 3  # DeLiGAN's MNIST code
+    limit_per_class: int | None = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -144,6 +169,8 @@ class Trainer:
 
     name = None  # the --model name
     conditional = False  # G and D take class labels
+    has_encoder = True  # D is a networks.Discriminator (features, then a head)
+    single_pair = True  # one G and one D, named "G" and "D"
     grid_size = 64  # images in a sample grid
 
     @classmethod
@@ -158,6 +185,7 @@ class Trainer:
 
     def __init__(self, config, image_shape, num_classes=0):
         type(self).check_config(config)
+        techniques.check(config, type(self))
         type(self).check_data(tuple(image_shape), num_classes)
         if config.device == "gpu":
             backend.require_gpu()
@@ -166,12 +194,14 @@ class Trainer:
         self.rngs = make_generators(config.seed)
         self.networks, self._roles = {}, {}
         self.build()
+        techniques.install(self)
         self._seed_dropout()
         self.optimizers = {}
         for name, net in self.networks.items():
             net.to(config.device)
             self.optimizers[name] = optim.Adam(net.parameters(), lr=self.lr_for(self._roles[name]),
                                                betas=(config.beta1, config.beta2))
+        self.states = self.make_states()
         self.fixed = self.make_fixed_inputs()
         self.epoch, self.step, self.history, self.data_state = 0, 0, {}, None
         self.steps_per_epoch = None
@@ -208,9 +238,14 @@ class Trainer:
         return self.config.nz
 
     def draw_noise(self, n, rng=None):
-        """z ~ N(0, I) of shape (n, nz), float32, on the host (the same draws on any device)."""
+        """The latent vectors of n fakes, float32 on the host (the same draws on any device):
+        z ~ N(0, I) of shape (n, nz); with --latent mixture, [eps, w] of shape (n, nz + K),
+        eps ~ N(0, I) and w a one-hot choice of the mixture component (techniques.MixtureGenerator)."""
         rng = rng or self.rngs["noise"]
-        return rng.standard_normal((n, self.nz), dtype=np.float32)
+        z = rng.standard_normal((n, self.nz), dtype=np.float32)
+        if self.config.latent == "mixture":
+            z = np.concatenate([z, techniques.mixture_one_hot(n, self.config.components, rng)], axis=1)
+        return z
 
     def draw_labels(self, n, rng=None):
         """Class labels for n fakes (uniform over the classes), or None when unconditional."""
@@ -251,14 +286,50 @@ class Trainer:
         return x + Tensor(self.to_device(noise))
 
     # -- networks -------------------------------------------------------------------------
+    def cond_args(self, cond):
+        """The extra inputs G and D take for a condition (CGAN: the one-hot labels): a tuple."""
+        return ()
+
     def generate(self, z, cond=None):
         """G(z) as a Tensor of images; ``cond`` is the condition (CGAN: class labels), if any."""
-        return self.networks["G"](z)
+        return self.networks["G"](z, *self.cond_args(cond))
 
     def discriminate(self, x, cond=None):
         """D(x) as logits (n, 1); ``cond`` as in ``generate``. A model with several D's picks
         the one that ``d_step``/``g_step`` are working on from x or cond (LAPGAN: x's size)."""
-        return self.networks["D"](x)
+        return self.networks["D"](x, *self.cond_args(cond))
+
+    def features(self, x, cond=None, d="D"):
+        """f(x): the output of D's encoder, the input of its head (networks.Discriminator)."""
+        return self.networks[d].features(x, *self.cond_args(cond))
+
+    def pairwise_logits(self, f_real, f_fake, d="D"):
+        """(T(x_r, x_f), T(x_f, x_r)) of the T-GAN from encoded features: T(a, b) = head(E(a) - E(b))."""
+        head = self.networks[d].head
+        return head(f_real - f_fake), head(f_fake - f_real)
+
+    def make_states(self):
+        """Name -> the technique objects saved in checkpoints (historical averages, replay buffer)."""
+        cfg, states = self.config, {}
+        if cfg.historical_averaging:
+            for name, net in self.networks.items():
+                states[f"historical_average:{name}"] = techniques.HistoricalAverage(net.parameters(),
+                                                                                   cfg.historical_averaging)
+        if cfg.replay:
+            states["replay"] = techniques.ReplayBuffer(cfg.replay, self.rngs["replay"], cfg.device)
+        return states
+
+    def penalties(self, net):
+        """{name: scalar Tensor} added to network ``net``'s loss: the historical-averaging pull and,
+        for G with a mixture latent, DeLiGAN's sigma penalty."""
+        terms = {}
+        average = self.states.get(f"historical_average:{net}")
+        if average is not None:
+            terms[f"hist_avg_{net}"] = average.penalty()
+        latent = techniques.mixture_latent_of(self.networks[net])
+        if latent is not None:
+            terms["sigma_penalty"] = self.config.mixture_reg * latent.sigma_penalty()
+        return terms
 
     # -- steps ----------------------------------------------------------------------------
     def train_step(self, real, labels=None):
@@ -277,10 +348,26 @@ class Trainer:
         with contextlib.nullcontext() if g_turn else no_grad():  # no G graph when G does not step
             fake = self.generate(z, fake_labels)
         real = Tensor(real)
-        out = self.d_step(real, labels, fake, fake_labels)
+        d_fake, d_fake_labels = fake, fake_labels
+        if "replay" in self.states:  # D sees half a batch of earlier fakes (techniques.ReplayBuffer)
+            d_fake, d_fake_labels = self.states["replay"].mix(fake, fake_labels)
+        out = self.d_step(real, labels, d_fake, d_fake_labels)
         if g_turn:
             out.update(self.g_step(fake, fake_labels, real, labels))
         return out
+
+    def minimize(self, loss, net):
+        """loss (+ the penalties of ``net``) -> backward -> Adam step on ``net``.
+        Returns the penalties' values and the gradient norms, as 0-d device arrays."""
+        terms = self.penalties(net)
+        total = loss
+        for term in terms.values():
+            total = total + term
+        self.optimizers[net].zero_grad()
+        total.backward()
+        norms = diagnostics.device_grad_norms(self.networks[net], net)
+        self.optimizers[net].step()
+        return {**{k: v.data for k, v in terms.items()}, **norms}
 
     def d_step(self, real, cond, fake, fake_cond, d="D"):
         """Minimise L_D(D(x), D(G(z))) over the parameters of network ``d`` (G's output is a constant).
@@ -288,44 +375,62 @@ class Trainer:
         Args:
             real, fake (Tensor): a batch of data and G's output on it; cond, fake_cond their conditions.
         Returns:
-            dict of 0-d device arrays: loss_D, D_x = mean D(x), D_G_z = mean D(G(z)).
+            dict of 0-d device arrays: loss_D, D_x = mean D(x), D_G_z = mean D(G(z)) (for a
+            pairwise loss, mean sigmoid T(x_r, x_f) and T(x_f, x_r)), penalties, gradient norms.
         """
-        real_logits = self.discriminate(self.with_instance_noise(real), cond)
-        fake_logits = self.discriminate(self.with_instance_noise(fake.detach()), fake_cond)
+        real_in, fake_in = self.with_instance_noise(real), self.with_instance_noise(fake.detach())
+        if self.loss.pairwise:
+            real_logits, fake_logits = self.pairwise_logits(self.features(real_in, cond, d),
+                                                            self.features(fake_in, fake_cond, d), d)
+        else:
+            real_logits, fake_logits = self.discriminate(real_in, cond), self.discriminate(fake_in, fake_cond)
         if self.config.label_smoothing:  # one-sided: only the real target drops (BCE losses only)
             loss = self.loss.d_loss(real_logits, fake_logits, real_target=1.0 - self.config.label_smoothing)
         else:
             loss = self.loss.d_loss(real_logits, fake_logits)
-        self.optimizers[d].zero_grad()
-        loss.backward()
-        norms = diagnostics.device_grad_norms(self.networks[d], d)
-        self.optimizers[d].step()
+        extra = self.minimize(loss, d)
         return {"loss_D": loss.data, "D_x": _mean_sigmoid(real_logits.data),
-                "D_G_z": _mean_sigmoid(fake_logits.data), **norms}
+                "D_G_z": _mean_sigmoid(fake_logits.data), **extra}
 
     def g_step(self, fake, fake_cond, real, cond, g="G", d="D"):
         """Minimise L_G(D(G(z))) over the parameters of network ``g``, ``d`` frozen.
 
+        With --feature-matching, L_G is ||mean f(x) - mean f(G(z))||^2 instead; a pairwise loss
+        (T-GAN) compares encoded fakes with encoded data. D's view of data is a constant here.
+
         Returns:
-            dict with loss_G, a 0-d device array.
+            dict with loss_G (a 0-d device array), D_G_z2, penalties and gradient norms.
         """
         D = self.networks[d]
         D.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed
         try:
-            fake_logits = self.discriminate(self.with_instance_noise(fake), fake_cond)
+            fake_in = self.with_instance_noise(fake)
             real_logits = None
-            if self.loss.g_needs_real:
+            if self.loss.pairwise or self.config.feature_matching:
+                f_fake = self.features(fake_in, fake_cond, d)
                 with no_grad():
-                    real_logits = self.discriminate(self.with_instance_noise(real), cond)
-            loss = self.loss.g_loss(fake_logits, real_logits)
-            self.optimizers[g].zero_grad()
-            loss.backward()
+                    f_real = self.features(self.with_instance_noise(real), cond, d)
+                if self.loss.pairwise:
+                    real_logits, fake_logits = self.pairwise_logits(f_real, f_fake, d)
+                else:
+                    fake_logits = D.head(f_fake)
+                    if self.loss.g_needs_real:
+                        with no_grad():
+                            real_logits = D.head(f_real)
+            else:
+                fake_logits = self.discriminate(fake_in, fake_cond)
+                if self.loss.g_needs_real:
+                    with no_grad():
+                        real_logits = self.discriminate(self.with_instance_noise(real), cond)
+            if self.config.feature_matching:
+                loss = techniques.feature_matching_loss(f_real, f_fake)
+            else:
+                loss = self.loss.g_loss(fake_logits, real_logits)
+            extra = self.minimize(loss, g)
         finally:
             D.requires_grad_(True)
-        norms = diagnostics.device_grad_norms(self.networks[g], g)
-        self.optimizers[g].step()
         # D(G(z)) once more, now judged by the updated D (pytorch/examples' "D(G(z)) before / after").
-        return {"loss_G": loss.data, "D_G_z2": _mean_sigmoid(fake_logits.data), **norms}
+        return {"loss_G": loss.data, "D_G_z2": _mean_sigmoid(fake_logits.data), **extra}
 
     # -- sampling -------------------------------------------------------------------------
     def sample(self, n=None, z=None, labels=None, rng=None):

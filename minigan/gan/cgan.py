@@ -27,7 +27,7 @@ from minigan.errors import MiniganError
 from minigan.gan import networks
 from minigan.gan.base import Trainer
 from minigan.gan.dcgan import check_square
-from minigan.gan.gan import D_DROPOUT, mlp_discriminator, mlp_generator
+from minigan.gan.gan import D_DROPOUT, mlp_encoder_layers, mlp_generator
 from minigan.tensor import Tensor
 
 ARCHS = ("mlp", "conv")
@@ -64,21 +64,22 @@ class BranchGenerator(nn.Module):
         return self.body(F.concat([self.z_in(z), self.y_in(y)], axis=1))
 
 
-class BranchDiscriminator(nn.Module):
-    """D(x, y) = body(concat(LReLU(W_x flatten(x)), LReLU(W_y y))), dropout on the joined features."""
+class BranchEncoder(nn.Module):
+    """D's encoder (x, y) -> 256 features: concat(LReLU(W_x flatten(x)), LReLU(W_y y)), dropout on
+    the joined features, then Linear -> LReLU -> Dropout. The head (one Linear) follows it."""
 
-    def __init__(self, n_in, num_classes, x_width=512, y_width=64, rng=None):
+    def __init__(self, n_in, num_classes, x_width=512, y_width=64, width=256, rng=None):
         super().__init__()
         self.x_in = nn.Sequential(nn.Linear(n_in, x_width, rng=rng), nn.LeakyReLU(0.2))
         self.y_in = nn.Sequential(nn.Linear(num_classes, y_width, rng=rng), nn.LeakyReLU(0.2))
-        self.body = nn.Sequential(nn.Dropout(D_DROPOUT), mlp_discriminator(x_width + y_width, hidden=(256,), rng=rng))
+        self.body = nn.Sequential(nn.Dropout(D_DROPOUT), *mlp_encoder_layers(x_width + y_width, (width,), rng=rng))
 
     def forward(self, x, y):
         return self.body(F.concat([self.x_in(F.flatten(x)), self.y_in(y)], axis=1))
 
 
-class ConditionalConvDiscriminator(nn.Module):
-    """D(concat(x, planes(y))): the label joins the image as K constant planes (channels)."""
+class LabelPlanesEncoder(nn.Module):
+    """body(concat(x, planes(y))): the label joins the image as K constant planes (channels)."""
 
     def __init__(self, body):
         super().__init__()
@@ -118,21 +119,20 @@ class CGANTrainer(Trainer):
         rng, K, (c, size, _) = self.rngs["init"], self.num_classes, self.image_shape
         if self.arch == "mlp":
             G = BranchGenerator(self.nz, K, self.image_shape, rng=rng)
-            D = BranchDiscriminator(math.prod(self.image_shape), K, rng=rng)
+            encoder = BranchEncoder(math.prod(self.image_shape), K, rng=rng)
+            D = networks.Discriminator(encoder, nn.Linear(256, 1, rng=rng), (256,))
         else:
             check_square(self.image_shape, "cgan --arch conv")
             G = ConditionalGenerator(networks.dcgan_generator(self.nz + K, size, c))
-            D = ConditionalConvDiscriminator(networks.dcgan_discriminator(size, c + K))
+            parts = networks.dcgan_discriminator_parts(size, c + K)
+            D = networks.Discriminator(LabelPlanesEncoder(parts.encoder), parts.head, parts.feature_shape)
             for net in (G, D):
                 nn.init.dcgan_(net, rng)
         self.add_network("G", G, "G")
         self.add_network("D", D, "D")
 
-    def generate(self, z, cond=None):
-        return self.networks["G"](z, Tensor(one_hot(cond, self.num_classes)))
-
-    def discriminate(self, x, cond=None):
-        return self.networks["D"](x, Tensor(one_hot(cond, self.num_classes)))
+    def cond_args(self, cond):
+        return (Tensor(one_hot(cond, self.num_classes)),)
 
     def make_fixed_inputs(self):
         """One row per class, the same GRID_PER_CLASS noise vectors in every row."""

@@ -10,6 +10,7 @@ Entries of the archive (each a plain array; text is a 0-d unicode array):
     data/<key>           the BatchIterator position: epoch, index, this epoch's permutation
     fixed/<name>         the sample grid's inputs (noise, labels)
     history/<name>       the per-step metrics so far (for the loss curve)
+    state/<name>/<key>   the techniques' state: historical averages, the replay buffer
 
 Networks and optimizers are saved by name, so a model with several G/D pairs (LAPGAN) needs
 nothing special. Arrays are stored on the host; loading puts them on the trainer's device.
@@ -48,6 +49,8 @@ def state_arrays(trainer):
     arrays.update({f"data/{k}": np.asarray(v) for k, v in (trainer.data_state or {}).items()})
     arrays.update({f"fixed/{k}": np.asarray(v) for k, v in trainer.fixed.items()})
     arrays.update({f"history/{k}": np.asarray(v, dtype=np.float64) for k, v in trainer.history.items()})
+    for name, state in trainer.states.items():
+        arrays.update({f"state/{name}/{k}": backend.to_cpu(v) for k, v in state.state_dict().items()})
     return arrays
 
 
@@ -189,6 +192,8 @@ def restore(trainer, ckpt):
             trainer.rngs[name].bit_generator.state = json.loads(str(text))
     trainer.fixed = {k: v.copy() for k, v in ckpt.group("fixed").items()}
     trainer.history = {k: v.tolist() for k, v in ckpt.group("history").items()}
+    for name, state in trainer.states.items():
+        state.load_state_dict(ckpt.group(f"state/{name}"))
     trainer.data_state = ckpt.group("data") or None
     trainer.epoch, trainer.step = int(ckpt.meta["epoch"]), int(ckpt.meta["step"])
     return trainer

@@ -37,7 +37,7 @@ class DCGANTrainer(Trainer):
     def build(self):
         c, size, _ = self.image_shape
         G = networks.dcgan_generator(self.nz, size, c)
-        D = networks.dcgan_discriminator(size, c)
+        D = networks.dcgan_discriminator_parts(size, c)
         for net in (G, D):
             nn.init.dcgan_(net, self.rngs["init"])
         self.add_network("G", G, "G")

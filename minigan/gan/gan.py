@@ -5,7 +5,8 @@ are LeakyReLU(0.2) MLPs, G with a Tanh output (images live in [-1, 1]) and D wit
 form most reimplementations settled on. Both see an image as one flat vector.
 
     G: z (n, nz) -> 256 -> 512 -> 1024 -> c*h*w -> Tanh -> (n, c, h, w)
-    D: (n, c, h, w) -> flatten -> 512 -> 256 -> 1 logit      (dropout 0.3 after each hidden layer)
+    D: (n, c, h, w) -> flatten -> 512 -> 256 -> 1 logit      (dropout 0.3 after each hidden layer;
+       the 256 features before the logit are D's encoder output, see networks.Discriminator)
 
 G's 512 and 1024 layers are batch-normalised. Batch norm came a year after the paper, but
 without it this G, trained with Adam as here, collapsed on MNIST to one blurred image for every
@@ -16,6 +17,7 @@ import math
 
 from minigan import nn
 from minigan.gan.base import Trainer
+from minigan.gan.networks import Discriminator
 
 G_HIDDEN = (256, 512, 1024)
 D_HIDDEN = (512, 256)
@@ -38,14 +40,19 @@ def mlp_generator(n_in, image_shape, hidden=G_HIDDEN, rng=None, batch_norm_from=
     return nn.Sequential(*layers)
 
 
-def mlp_discriminator(n_in, hidden=D_HIDDEN, p=D_DROPOUT, rng=None):
-    """An MLP from n_in inputs (a flat image) to one logit, with dropout after each hidden layer."""
+def mlp_encoder_layers(n_in, hidden=D_HIDDEN, p=D_DROPOUT, rng=None):
+    """Linear -> LeakyReLU(0.2) -> Dropout(p) for each hidden size: D's layers before its output."""
     layers, width = [], n_in
     for size in hidden:
         layers += [nn.Linear(width, size, rng=rng), nn.LeakyReLU(0.2), nn.Dropout(p)]
         width = size
-    layers.append(nn.Linear(width, 1, rng=rng))
-    return nn.Sequential(*layers)
+    return layers
+
+
+def mlp_discriminator(n_in, hidden=D_HIDDEN, p=D_DROPOUT, rng=None):
+    """An MLP from n_in inputs (a flat image) to one logit, with dropout after each hidden layer."""
+    layers = mlp_encoder_layers(n_in, hidden, p, rng)
+    return nn.Sequential(*layers, nn.Linear(hidden[-1], 1, rng=rng))
 
 
 class GANTrainer(Trainer):
@@ -56,5 +63,6 @@ class GANTrainer(Trainer):
     def build(self):
         rng = self.rngs["init"]
         self.add_network("G", mlp_generator(self.nz, self.image_shape, rng=rng), "G")
-        D = nn.Sequential(nn.Flatten(), mlp_discriminator(math.prod(self.image_shape), rng=rng))
+        encoder = nn.Sequential(nn.Flatten(), *mlp_encoder_layers(math.prod(self.image_shape), rng=rng))
+        D = Discriminator(encoder, nn.Linear(D_HIDDEN[-1], 1, rng=rng), (D_HIDDEN[-1],))
         self.add_network("D", D, "D")

@@ -8,7 +8,7 @@ batch, written with BCE-with-logits so that no log(sigmoid(l)) is ever taken of 
 
 The least-squares and hinge losses read the raw logit l itself as D's output (no sigmoid);
 the relativistic ones (RSGAN, RaSGAN) compare real and fake logits, so their G loss needs D's
-logits on data too (``g_needs_real``).
+logits on data too (``g_needs_real``); the T-GAN's discriminator judges pairs (``pairwise``).
 
 A loss is a pair (d_loss, g_loss) registered under a name; the trainer looks it up with
 ``get_loss(config.loss)``, and ``--loss`` offers every registered name. To add one, write its
@@ -191,6 +191,30 @@ def relativistic_average_g_loss(fake, real):
             + F.binary_cross_entropy_with_logits(real - F.mean(fake), 0.0))
 
 
+def turing_g_loss(fake, real):
+    """G's loss of the T-GAN (Su 2018, "Training GANs via Turing Test"), whose discriminator is
+    pairwise: T(x_r, x_f) = head(E(x_r) - E(x_f)), E D's encoder. D's loss is ``bce_d_loss`` on
+    real = T(x_r, x_f) and fake = T(x_f, x_r) -- "of this pair, which is the real one?":
+
+        L_D = -mean(log sigmoid(T(x_r, x_f))) - mean(log(1 - sigmoid(T(x_f, x_r))))
+
+    and G plays the same test with the labels swapped, so real images shape its gradient too:
+
+        L_G = -mean(log sigmoid(T(x_f, x_r))) - mean(log(1 - sigmoid(T(x_r, x_f))))
+            = BCE(fake, 1) + BCE(real, 0).
+
+    (With a linear head, T(x_r, x_f) = D(x_r) - D(x_f): RSGAN is the special case.) The trainer
+    builds the pairs (``Trainer.pairwise_logits``); these functions only see their logits.
+
+    Args:
+        fake (Tensor): T(x_f, x_r), (n, 1).
+        real (Tensor): T(x_r, x_f), (n, 1).
+    Returns:
+        scalar Tensor.
+    """
+    return F.binary_cross_entropy_with_logits(fake, 1.0) + F.binary_cross_entropy_with_logits(real, 0.0)
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A named pair of objectives.
@@ -201,20 +225,23 @@ class GANLoss:
         g_loss (callable): (fake, real) logits -> scalar Tensor, minimised by G.
         g_needs_real (bool): G's loss reads D's logits on data (relativistic losses); the
             trainer then evaluates D(x) in the G step too, without a gradient.
+        pairwise (bool): the logits are T(x_r, x_f) and T(x_f, x_r) of a pairwise discriminator
+            on D's encoded features (T-GAN), not D(x) and D(G(z)); needs a D with an encoder.
     """
 
     name: str
     d_loss: Callable
     g_loss: Callable
     g_needs_real: bool = False
+    pairwise: bool = False
 
 
 LOSSES = {}
 
 
-def register(name, d_loss, g_loss, g_needs_real=False):
+def register(name, d_loss, g_loss, g_needs_real=False, pairwise=False):
     """Make a loss available by name (to the trainer and to ``--loss``)."""
-    LOSSES[name] = GANLoss(name, d_loss, g_loss, g_needs_real)
+    LOSSES[name] = GANLoss(name, d_loss, g_loss, g_needs_real, pairwise)
     return LOSSES[name]
 
 
@@ -231,3 +258,4 @@ register("least-squares", least_squares_d_loss, least_squares_g_loss)
 register("hinge", hinge_d_loss, hinge_g_loss)
 register("relativistic", relativistic_d_loss, relativistic_g_loss, g_needs_real=True)
 register("relativistic-average", relativistic_average_d_loss, relativistic_average_g_loss, g_needs_real=True)
+register("turing", bce_d_loss, turing_g_loss, g_needs_real=True, pairwise=True)

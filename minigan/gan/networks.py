@@ -9,7 +9,14 @@ except G's output and D's input, ReLU + Tanh in G, LeakyReLU(0.2) in D.
 - a power of two 16..128 follows pytorch/examples (64 is ``dcgan64``): a 4x4 seed
   from ConvT(nz, ., 4, 1, 0), then one ConvT(4, 2, 1) doubling per level; D mirrors it.
 D returns logits (n, 1): the sigmoid lives in the loss (BCE-with-logits).
+
+The trainers hold their D as a ``Discriminator``: an encoder (image, and condition if any, to
+features) and a head (features to one logit). Feature matching, minibatch discrimination and
+the T-GAN loss reach into D there. The benchmark keeps the plain Sequential of
+``dcgan_discriminator``, whose state_dict names its PyTorch twin copies.
 """
+
+import math
 
 from minigan import nn
 from minigan.errors import MiniganError
@@ -63,6 +70,49 @@ def dcgan_discriminator(image_size=28, channels=1, ndf=64):
         width *= 2
     layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False), nn.Flatten()]
     return nn.Sequential(*layers)
+
+
+class Discriminator(nn.Module):
+    """D(x, *cond) = head(encoder(x, *cond)): features f, then one logit per image.
+
+    Args:
+        encoder (Module): (x, *cond) -> features f of shape (n, *feature_shape).
+        head (Module): f -> logits (n, 1).
+        feature_shape (tuple): f's shape without the batch axis, e.g. (6272,) or (512, 4, 4).
+    """
+
+    def __init__(self, encoder, head, feature_shape):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+        self.feature_shape = tuple(feature_shape)
+
+    @property
+    def num_features(self):
+        return math.prod(self.feature_shape)
+
+    def features(self, x, *cond):
+        return self.encoder(x, *cond)
+
+    def forward(self, x, *cond):
+        return self.head(self.encoder(x, *cond))
+
+    @classmethod
+    def split(cls, sequential, head_layers, feature_shape):
+        """The Discriminator of a Sequential D whose last ``head_layers`` layers are its head."""
+        layers = list(sequential)
+        head = layers[-1] if head_layers == 1 else nn.Sequential(*layers[-head_layers:])
+        return cls(nn.Sequential(*layers[:-head_layers]), head, feature_shape)
+
+
+def dcgan_discriminator_parts(image_size=28, channels=1, ndf=64):
+    """``dcgan_discriminator`` as a Discriminator. At 28 px the features are the flattened
+    128x7x7 maps before the Linear; at other sizes the (ndf * 2^(levels-1), 4, 4) maps before the
+    last 4x4 convolution (512x4x4 at 64 px)."""
+    D = dcgan_discriminator(image_size, channels, ndf)
+    if image_size == 28:
+        return Discriminator.split(D, 1, (128 * 7 * 7,))
+    width = ndf * 2 ** (_levels(image_size) - 1)
+    return Discriminator.split(D, 2, (width, 4, 4))
 
 
 def benchmark_models(arch, nz=100):

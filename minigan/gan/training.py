@@ -14,7 +14,7 @@ import numpy as np
 
 from minigan import backend, data, images
 from minigan.errors import MiniganError
-from minigan.gan import checkpoint, diagnostics, get_trainer_class, losses
+from minigan.gan import checkpoint, diagnostics, get_trainer_class, losses, techniques
 from minigan.gan.monitor import GracefulInterrupt, Monitor
 from minigan.gan.progress import ProgressBar, format_duration
 from minigan.gan.run_folder import RunFolder, check_fresh, default_path
@@ -66,6 +66,8 @@ def check_settings(config):
             raise MiniganError(f"{option_name(field)} must be 0 or more, not {getattr(config, field)}.")
     if config.label_smoothing >= 1:
         raise MiniganError(f"--label-smoothing must be below 1, not {config.label_smoothing}.")
+    if config.limit_per_class is not None and config.limit_per_class <= 0:
+        raise MiniganError(f"--limit-per-class must be positive, not {config.limit_per_class}.")
     if config.label_smoothing and loss.d_loss is not losses.bce_d_loss:
         raise MiniganError(f"--label-smoothing works with the BCE losses (--loss non-saturating or minimax), "
                            f"not --loss {config.loss}.")
@@ -73,7 +75,7 @@ def check_settings(config):
 
 def load_data(config):
     return data.load_dataset(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
-                             limit=config.limit, channels=config.channels)
+                             limit=config.limit, channels=config.channels, limit_per_class=config.limit_per_class)
 
 
 def train(config, echo=print):
@@ -90,6 +92,7 @@ def train(config, echo=print):
     check_settings(config)
     cls = get_trainer_class(config.model)
     cls.check_config(config)
+    techniques.check(config, cls)
     config = dataclasses.replace(config, dataset=canonical_dataset(config.dataset))
     config.run_dir = config.run_dir or default_path(config)
     check_fresh(config.run_dir)  # before the (slow) data loading
@@ -175,6 +178,9 @@ def describe(trainer, dataset, echo):
     lr = f"{lr_g:g}" if lr_g == lr_d else f"G {lr_g:g} D {lr_d:g}"
     echo(f"model: {trainer.name} ({sizes}); loss {cfg.loss}, Adam lr {lr} "
          f"betas ({cfg.beta1:g}, {cfg.beta2:g}), {plural(cfg.d_steps, 'D step')} per G step")
+    used = techniques.describe(cfg)
+    if used:
+        echo(f"techniques: {', '.join(used)}")
     steps = len(dataset) // cfg.batch_size
     echo(f"training {plural(cfg.epochs, 'epoch')} of {plural(steps, 'step')} (batch {cfg.batch_size}) "
          f"on the {cfg.device}, seed {cfg.seed}")

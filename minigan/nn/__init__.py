@@ -4,12 +4,20 @@ from minigan.nn import init
 from minigan.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from minigan.nn.container import Dropout, Flatten, Sequential, Unflatten, Upsample
 from minigan.nn.conv import Conv2d, ConvTranspose2d
+from minigan.nn.gan_layers import (
+    MinibatchDiscrimination,
+    MixtureLatent,
+    ReferenceBatch,
+    VirtualBatchNorm,
+    replace_batch_norm,
+)
 from minigan.nn.linear import Embedding, Linear
 from minigan.nn.module import Module, Parameter
 from minigan.nn.normalization import BatchNorm, BatchNorm1d, BatchNorm2d
 
 __all__ = [
     "BatchNorm", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding",
-    "Flatten", "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh",
-    "Unflatten", "Upsample", "init",
+    "Flatten", "LeakyReLU", "Linear", "MinibatchDiscrimination", "MixtureLatent", "Module", "Parameter",
+    "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "Tanh", "Unflatten", "Upsample", "VirtualBatchNorm",
+    "init", "replace_batch_norm",
 ]

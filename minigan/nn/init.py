@@ -62,9 +62,10 @@ def pytorch_default_(weight, bias=None, rng=None):
 
 def dcgan_(module, rng=None):
     """The DCGAN paper's init (Radford et al. 2015), as in pytorch/examples:
-    conv and linear weights N(0, 0.02), batch-norm weight N(1, 0.02), biases 0.
+    conv and linear weights N(0, 0.02), (virtual) batch-norm weight N(1, 0.02), biases 0.
     """
     from minigan.nn.conv import _ConvNd  # the layer modules import init: resolve at call time
+    from minigan.nn.gan_layers import VirtualBatchNorm
     from minigan.nn.linear import Linear
     from minigan.nn.normalization import BatchNorm
 
@@ -73,7 +74,7 @@ def dcgan_(module, rng=None):
             normal_(m.weight, 0.0, 0.02, rng)
             if m.bias is not None:
                 constant_(m.bias, 0.0)
-        elif isinstance(m, BatchNorm):
+        elif isinstance(m, (BatchNorm, VirtualBatchNorm)):
             normal_(m.weight, 1.0, 0.02, rng)
             constant_(m.bias, 0.0)
     return module
