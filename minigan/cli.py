@@ -163,8 +163,8 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
                    "images whenever D sees them (D and G steps), sigma annealed linearly from S to 0 over "
                    "the run's steps; 0: off.")
 @click.option("--feature-matching", is_flag=True, default=False,
-              help="Feature matching (Salimans et al. 2016): G minimises ||mean f(x) - mean f(G(z))||^2 over "
-                   "the features f of D's last hidden layer instead of its --loss G loss.")
+              help="Feature matching (Salimans et al. 2016): G minimises ||mean f(x) - mean f(G(z))||^2 (per "
+                   "feature) over the features f of D's last hidden layer instead of its --loss G loss.")
 @click.option("--minibatch-discrimination", type=int, default=0, show_default=True, metavar="B",
               help="Minibatch discrimination (Salimans et al. 2016): D's head also sees each image's L1-kernel "
                    "similarity to the rest of its batch, through B kernels (100: the paper's); 0: off.")

@@ -83,7 +83,7 @@ def test_feature_matching_loss_by_hand():
     rng = np.random.default_rng(0)
     f_r, f_f = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
     value = float(techniques.feature_matching_loss(Tensor(f_r), Tensor(f_f)).data)
-    assert value == pytest.approx(np.sum((f_r.mean(0) - f_f.mean(0)) ** 2))
+    assert value == pytest.approx(np.sum((f_r.mean(0) - f_f.mean(0)) ** 2) / 5)  # over F = 5 features
     fake = Tensor(f_f.copy())
     assert gradcheck(lambda: techniques.feature_matching_loss(Tensor(f_r), fake), [fake]).ok
 
@@ -105,7 +105,7 @@ def test_feature_matching_replaces_g_loss_and_moves_g_only(monkeypatch):
     (f_real, f_fake), = seen
     assert f_real.creator is None and f_fake.creator is not None  # data's features are a constant
     assert f_real.shape == f_fake.shape == (8,) + trainer.networks["D"].feature_shape
-    expected = np.sum((f_real.data.mean(0) - f_fake.data.mean(0)) ** 2)
+    expected = np.mean((f_real.data.mean(0) - f_fake.data.mean(0)) ** 2)
     assert float(out["loss_G"]) == pytest.approx(expected, rel=1e-4)
     after = trainer.networks["D"].state_dict()
     assert all(np.array_equal(v, after[k]) for k, v in d_before.items())  # D frozen in the G step

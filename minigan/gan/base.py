@@ -69,7 +69,7 @@ class TrainConfig:
             to every image D sees, real and fake, in the D and the G step, sigma annealed
             linearly from S to 0 over the run's epochs * steps per epoch (a resume that raises
             --epochs stretches the rest of the schedule); 0: off.
-        feature_matching (bool): G minimises ||mean f(x) - mean f(G(z))||^2 over D's features
+        feature_matching (bool): G minimises ||mean f(x) - mean f(G(z))||^2 / F over D's F features
             instead of its --loss G loss (Salimans et al. 2016); D keeps its --loss.
         minibatch_discrimination (int): B > 0 puts a minibatch discrimination layer of B kernels
             (of 5 dimensions each) in D's head (Salimans et al. 2016); 0: off.
@@ -395,7 +395,7 @@ class Trainer:
     def g_step(self, fake, fake_cond, real, cond, g="G", d="D"):
         """Minimise L_G(D(G(z))) over the parameters of network ``g``, ``d`` frozen.
 
-        With --feature-matching, L_G is ||mean f(x) - mean f(G(z))||^2 instead; a pairwise loss
+        With --feature-matching, L_G is ||mean f(x) - mean f(G(z))||^2 / F instead; a pairwise loss
         (T-GAN) compares encoded fakes with encoded data. D's view of data is a constant here.
 
         Returns:

@@ -3,7 +3,7 @@
 Notation as in base.py: x data, z noise, G, D; f(x) the features D's encoder gives x (the input
 of D's head, see networks.Discriminator); theta a player's parameters; lambda a weight.
 
-    --feature-matching           (Salimans et al. 2016, 3.1)  G minimises ||mean f(x) - mean f(G(z))||^2
+    --feature-matching           (Salimans et al. 2016, 3.1)  G minimises ||mean f(x) - mean f(G(z))||^2 / F
     --minibatch-discrimination B (Salimans et al. 2016, 3.2)  D's head sees each sample's similarity to
                                   the rest of its batch (nn.MinibatchDiscrimination)
     --vbn                        (Salimans et al. 2016, 3.4)  G's batch norms take their statistics from
@@ -133,14 +133,16 @@ def mixture_one_hot(n, components, rng):
 
 # -- the extra loss terms ------------------------------------------------------------------------
 def feature_matching_loss(real_features, fake_features):
-    """G's loss under feature matching (Salimans et al. 2016, eq. in 3.1):
+    """G's loss under feature matching (Salimans et al. 2016, section 3.1):
 
-        L_G = || mean_i f(x_i) - mean_i f(G(z_i)) ||_2^2
+        L_G = || mean_i f(x_i) - mean_i f(G(z_i)) ||_2^2 / F
 
-    summed over every feature; ``real_features`` are a constant here (computed without a graph).
+    over the F features of D's encoder; ``real_features`` are a constant here (computed without
+    a graph). The paper writes the plain squared norm; dividing by F, as its code does, keeps
+    the loss and gradient norms on the scale of the other losses (Adam itself ignores the scale).
     """
     diff = F.mean(real_features, axis=0) - F.mean(fake_features, axis=0)
-    return F.sum(diff * diff)
+    return F.mean(diff * diff)
 
 
 class HistoricalAverage:
