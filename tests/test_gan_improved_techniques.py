@@ -263,6 +263,7 @@ def test_limit_per_class_trains_on_n_images_of_each_class(tmp_path):
     ({"latent": "mixture", "components": 0}, "a mixture latent needs --components K of 1 or more, not 0"),
     ({"loss": "turing", "minibatch_discrimination": 4}, "--minibatch-discrimination compares the images"),
     ({"replay": -1}, "--replay must be 0"),
+    ({"replay": 8}, "--replay 8 holds less than one batch"),
     ({"historical_averaging": -0.1}, "--historical-averaging must be 0"),
     ({"limit_per_class": 0}, "--limit-per-class must be positive"),
 ])

@@ -51,7 +51,7 @@ class TrainConfig:
         beta1, beta2 (float): Adam's betas.
         d_steps (int): D steps per G step (k in Goodfellow et al.'s Algorithm 1).
         loss (str): a name from ``losses.LOSSES``: non-saturating (default), minimax, least-squares,
-            hinge, relativistic or relativistic-average.
+            hinge, relativistic, relativistic-average or turing (T-GAN).
         image_size (int or None): image side; None keeps the dataset's own.
         channels (int or None): 1 or 3; None keeps the dataset's own.
         seed (int): the one seed every random Generator is spawned from.

@@ -6,7 +6,7 @@ of D's head, see networks.Discriminator); theta a player's parameters; lambda a 
     --feature-matching           (Salimans et al. 2016, 3.1)  G minimises ||mean f(x) - mean f(G(z))||^2 / F
     --minibatch-discrimination B (Salimans et al. 2016, 3.2)  D's head sees each sample's similarity to
                                   the rest of its batch (nn.MinibatchDiscrimination)
-    --vbn                        (Salimans et al. 2016, 3.4)  G's batch norms take their statistics from
+    --vbn                        (Salimans et al. 2016, 3.5)  G's batch norms take their statistics from
                                   a fixed reference batch plus the example itself (nn.VirtualBatchNorm)
     --historical-averaging L     (Salimans et al. 2016, 3.3)  each player's loss += L ||theta - mean of
                                   its past thetas||^2
@@ -41,6 +41,9 @@ def check(config, model):
                         ("historical_averaging", "0 (off) or more"), ("mixture_reg", "0 or more")):
         if getattr(config, field) < 0:
             raise MiniganError(f"--{field.replace('_', '-')} must be {what}, not {getattr(config, field)}.")
+    if 0 < config.replay < config.batch_size:
+        raise MiniganError(f"--replay {config.replay} holds less than one batch; keep at least --batch-size "
+                           f"{config.batch_size} fakes (the paper: many batches' worth).")
     if config.latent not in LATENTS:
         raise MiniganError(f"unknown --latent {config.latent!r}; choose gaussian or mixture.")
     if config.latent == "mixture" and config.components < 1:

@@ -1,7 +1,7 @@
 """The layers of the GAN training techniques.
 
 Minibatch discrimination and virtual batch normalization are from Salimans et al. 2016,
-"Improved Techniques for Training GANs" (sections 3.2 and 3.4); the mixture-of-Gaussians
+"Improved Techniques for Training GANs" (sections 3.2 and 3.5); the mixture-of-Gaussians
 latent space is DeLiGAN's (Gurumurthy et al. 2017, "DeLiGAN: Generative Adversarial
 Networks for Diverse and Limited Data").
 """
