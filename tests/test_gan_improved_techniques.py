@@ -258,7 +258,7 @@ def test_limit_per_class_trains_on_n_images_of_each_class(tmp_path):
     ({"model": "lapgan", "image_size": 28, "feature_matching": True}, "--feature-matching needs a discriminator"),
     ({"model": "lapgan", "image_size": 28, "minibatch_discrimination": 4}, "--minibatch-discrimination needs"),
     ({"model": "lapgan", "image_size": 28, "vbn": True}, "--vbn works with a model of one generator"),
-    ({"model": "lapgan", "image_size": 28, "replay": 10}, "--replay works with a model of one generator"),
+    ({"model": "lapgan", "image_size": 28, "replay": 32}, "--replay works with a model of one generator"),
     ({"model": "lapgan", "image_size": 28, "latent": "mixture"}, "--latent mixture works with a model of one"),
     ({"latent": "mixture", "components": 0}, "a mixture latent needs --components K of 1 or more, not 0"),
     ({"loss": "turing", "minibatch_discrimination": 4}, "--minibatch-discrimination compares the images"),
