@@ -318,3 +318,20 @@ def test_resume_with_the_techniques_matches_a_straight_run(tmp_path, model, sett
         for key, value in state.state_dict().items():
             np.testing.assert_array_equal(np.asarray(resumed.states[name].state_dict()[key]), np.asarray(value))
     assert straight.history["loss_G"] == resumed.history["loss_G"]
+
+
+def test_a_discriminator_saved_before_the_encoder_head_split_still_loads():
+    """A checkpoint of the previous layout (D the plain Sequential of dcgan_discriminator, keys "0.weight",
+    ...) keeps loading: the same arrays in the same order."""
+    from minigan.gan import networks
+
+    old = networks.dcgan_discriminator(16, 1)
+    nn.init.dcgan_(old, np.random.default_rng(3))
+    D = trainer_of().networks["D"]
+    D.load_state_dict(old.state_dict())
+    old.eval(), D.eval()
+    x = Tensor(images())
+    with no_grad():
+        np.testing.assert_array_equal(D(x).data, old(x).data)
+    with pytest.raises(MiniganError, match="missing keys"):
+        D.load_state_dict(dict(list(old.state_dict().items())[:-1]))

@@ -96,6 +96,17 @@ class Discriminator(nn.Module):
     def forward(self, x, *cond):
         return self.head(self.encoder(x, *cond))
 
+    def load_state_dict(self, state, strict=True):
+        """As Module's; a checkpoint saved before D was split into encoder and head (a plain
+        Sequential: "0.weight", ... instead of "encoder.0.weight", ...) holds the same arrays in the
+        same order, and is matched entry by entry when every shape agrees."""
+        own = self.state_dict()
+        if set(state) != set(own) and len(state) == len(own) and not any(k.startswith("encoder.") for k in state):
+            pairs = list(zip(own, state.values()))
+            if all(tuple(v.shape) == tuple(own[k].shape) for k, v in pairs):
+                state = dict(pairs)
+        super().load_state_dict(state, strict)
+
     @classmethod
     def split(cls, sequential, head_layers, feature_shape):
         """The Discriminator of a Sequential D whose last ``head_layers`` layers are its head."""
