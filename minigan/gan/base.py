@@ -195,6 +195,7 @@ class Trainer:
         self.networks, self._roles = {}, {}
         self.build()
         techniques.install(self)
+        self.mixture_latent = techniques.mixture_latent_of(self.networks["G"]) if self.single_pair else None
         self._seed_dropout()
         self.optimizers = {}
         for name, net in self.networks.items():
@@ -326,9 +327,8 @@ class Trainer:
         average = self.states.get(f"historical_average:{net}")
         if average is not None:
             terms[f"hist_avg_{net}"] = average.penalty()
-        latent = techniques.mixture_latent_of(self.networks[net])
-        if latent is not None:
-            terms["sigma_penalty"] = self.config.mixture_reg * latent.sigma_penalty()
+        if net == "G" and self.mixture_latent is not None:
+            terms["sigma_penalty"] = self.config.mixture_reg * self.mixture_latent.sigma_penalty()
         return terms
 
     # -- steps ----------------------------------------------------------------------------

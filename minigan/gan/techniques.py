@@ -105,11 +105,9 @@ def install(trainer):
         G = trainer.networks["G"]
         if nn.replace_batch_norm(G) == 0:
             raise MiniganError(f"--vbn replaces batch norm in G, and --model {trainer.name}'s G has none.")
-        reference = [trainer.draw_noise(VBN_REFERENCE_SIZE, rng)]
-        if trainer.conditional:  # the reference batch has labels too, one-hot as G takes them
-            labels = rng.integers(0, trainer.num_classes, VBN_REFERENCE_SIZE)
-            reference.append(np.eye(trainer.num_classes, dtype=np.float32)[labels])
-        trainer.networks["G"] = nn.ReferenceBatch(G, *reference)
+        z = trainer.draw_noise(VBN_REFERENCE_SIZE, rng)
+        cond = trainer.cond_args(trainer.draw_labels(VBN_REFERENCE_SIZE, rng))  # CGAN: labels as G takes them
+        trainer.networks["G"] = nn.ReferenceBatch(G, z, *(c.data for c in cond))
 
 
 class MixtureGenerator(nn.Module):
