@@ -1,6 +1,9 @@
 """Small trainers and configs shared by the GAN tests (tests/ is on sys.path under pytest)."""
 
+import numpy as np
+
 from minigan import gan
+from minigan.gan import monitor
 
 
 def tiny(tmp_path, name, **kw):
@@ -20,3 +23,22 @@ def trainer_of(model="dcgan", **kw):
 
 def quiet(line):
     """An echo that prints nothing."""
+
+
+def press_ctrl_c_after_one_step(monkeypatch):
+    """Make the training loop see a Ctrl-C right after its first step (it saves and stops)."""
+    real_enter = monitor.GracefulInterrupt.__enter__
+
+    def enter_then_press_ctrl_c(self):
+        real_enter(self)
+        self.requested = True
+        return self
+
+    monkeypatch.setattr(monitor.GracefulInterrupt, "__enter__", enter_then_press_ctrl_c)
+
+
+def assert_same_networks(a, b):
+    """Every parameter and buffer of trainer a's networks equals b's, bit for bit."""
+    for name, net in a.networks.items():
+        for key, value in net.state_dict().items():
+            np.testing.assert_array_equal(b.networks[name].state_dict()[key], value, err_msg=f"{name}.{key}")

@@ -13,7 +13,7 @@ from minigan.gan import losses, techniques, training
 from minigan.gan.networks import Discriminator
 from minigan.gradcheck import gradcheck
 from minigan.tensor import Tensor
-from gan_helpers import quiet, tiny, trainer_of
+from gan_helpers import assert_same_networks, quiet, tiny, trainer_of
 
 
 def softplus(x):
@@ -22,12 +22,6 @@ def softplus(x):
 
 def images(n=8, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (n, 1, 16, 16)).astype(np.float32)
-
-
-def assert_same_networks(a, b):
-    for name, net in a.networks.items():
-        for key, value in net.state_dict().items():
-            np.testing.assert_array_equal(b.networks[name].state_dict()[key], value, err_msg=f"{name}.{key}")
 
 
 # -- T-GAN --------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from click.testing import CliRunner
 from minigan import gan
 from minigan.cli import main
 from minigan.errors import MiniganError
-from minigan.gan import base, losses, monitor, training
+from minigan.gan import base, losses, training
 from minigan.tensor import Tensor
-from gan_helpers import quiet, tiny, trainer_of
+from gan_helpers import assert_same_networks, press_ctrl_c_after_one_step, quiet, tiny, trainer_of
 
 
 def softplus(x):
@@ -134,9 +134,7 @@ def test_resume_with_instance_noise_matches_a_straight_run(tmp_path):
     half = str(tmp_path / "a" / "checkpoints" / "epoch_001.npz")
     resumed = training.resume(half, quiet, run_dir=str(tmp_path / "b"))
     assert resumed.step == straight.step == 4
-    for name, net in straight.networks.items():
-        for key, value in net.state_dict().items():
-            np.testing.assert_array_equal(resumed.networks[name].state_dict()[key], value)
+    assert_same_networks(straight, resumed)
     assert (resumed.rngs["instance_noise"].bit_generator.state
             == straight.rngs["instance_noise"].bit_generator.state)
     with pytest.raises(MiniganError, match="--instance-noise 0.5 differs"):
@@ -151,21 +149,12 @@ def test_extending_a_run_anneals_over_the_new_total(tmp_path):
 
 def test_mid_epoch_resume_with_instance_noise_matches_a_straight_run(tmp_path, monkeypatch):
     straight = training.train(tiny(tmp_path, "a", epochs=1, limit=48, instance_noise=0.2), quiet)
-    real_enter = monitor.GracefulInterrupt.__enter__
-
-    def enter_then_press_ctrl_c_after_one_step(self):
-        real_enter(self)
-        self.requested = True
-        return self
-
-    monkeypatch.setattr(monitor.GracefulInterrupt, "__enter__", enter_then_press_ctrl_c_after_one_step)
+    press_ctrl_c_after_one_step(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         training.train(tiny(tmp_path, "b", epochs=1, limit=48, instance_noise=0.2), quiet)
     monkeypatch.undo()
     resumed = training.resume(str(tmp_path / "b"), quiet)
-    for name, net in straight.networks.items():
-        for key, value in net.state_dict().items():
-            np.testing.assert_array_equal(resumed.networks[name].state_dict()[key], value)
+    assert_same_networks(straight, resumed)
 
 
 def test_end_to_end_with_both_techniques(tmp_path):

@@ -8,9 +8,9 @@ import pytest
 
 from minigan import gan
 from minigan.errors import MiniganError
-from minigan.gan import checkpoint, monitor, training
+from minigan.gan import checkpoint, training
 from minigan.gan.base import Trainer
-from gan_helpers import quiet, tiny
+from gan_helpers import assert_same_networks, press_ctrl_c_after_one_step, quiet, tiny
 
 
 def test_a_run_writes_its_folder(tmp_path):
@@ -82,14 +82,7 @@ def test_a_huge_learning_rate_is_caught_not_trained_on(tmp_path):
 
 def test_ctrl_c_saves_mid_epoch_and_resume_matches_a_straight_run(tmp_path, monkeypatch):
     straight = training.train(tiny(tmp_path, "a", epochs=1, limit=48), quiet)  # 3 steps
-    real_enter = monitor.GracefulInterrupt.__enter__
-
-    def enter_then_press_ctrl_c_after_one_step(self):
-        real_enter(self)
-        self.requested = True
-        return self
-
-    monkeypatch.setattr(monitor.GracefulInterrupt, "__enter__", enter_then_press_ctrl_c_after_one_step)
+    press_ctrl_c_after_one_step(monkeypatch)
     lines = []
     with pytest.raises(KeyboardInterrupt):
         training.train(tiny(tmp_path, "b", epochs=1, limit=48), lines.append)
@@ -97,9 +90,7 @@ def test_ctrl_c_saves_mid_epoch_and_resume_matches_a_straight_run(tmp_path, monk
     assert checkpoint.load(tmp_path / "b").meta["step"] == 1
     monkeypatch.undo()
     resumed = training.resume(str(tmp_path / "b"), quiet)
-    for name, net in straight.networks.items():
-        for key, value in net.state_dict().items():
-            np.testing.assert_array_equal(resumed.networks[name].state_dict()[key], value)
+    assert_same_networks(straight, resumed)
     rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
 
