@@ -28,7 +28,7 @@ LR, BETAS = 2e-4, (0.5, 0.999)  # the paper's Adam settings
 def make_generator():
     """z (n, 100) -> 128x7x7 -> 64x14x14 -> 1x28x28 in [-1, 1]; BN + ReLU inside, Tanh at the end."""
     return nn.Sequential(
-        nn.Linear(NZ, 128 * 7 * 7), nn.Unflatten((128, 7, 7)), nn.BatchNorm2d(128), nn.ReLU(),
+        nn.Linear(NZ, 128 * 7 * 7), nn.Unflatten(1, (128, 7, 7)), nn.BatchNorm2d(128), nn.ReLU(),
         nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
         nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1, bias=False), nn.Tanh())
 

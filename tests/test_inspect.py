@@ -14,7 +14,7 @@ from minigan.gan import diagnostics
 def tiny_pair():
     """G: z (8,) -> 1x8x8 images; D: conv -> BN -> ReLU -> linear. Small enough for a fast step."""
     rng = np.random.default_rng(0)
-    G = nn.Sequential(nn.Linear(8, 16 * 4 * 4, rng=rng), nn.Unflatten((16, 4, 4)), nn.BatchNorm2d(16), nn.ReLU(),
+    G = nn.Sequential(nn.Linear(8, 16 * 4 * 4, rng=rng), nn.Unflatten(1, (16, 4, 4)), nn.BatchNorm2d(16), nn.ReLU(),
                       nn.ConvTranspose2d(16, 1, 4, 2, 1, bias=False, rng=rng), nn.Tanh())
     D = nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1, rng=rng), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
                       nn.Linear(8 * 4 * 4, 1, rng=rng))

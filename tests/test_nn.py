@@ -1,5 +1,7 @@
 """Layers: forward vs reference.py on every array module, state dicts, modes, errors."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,40 @@ def test_pytorch_default_init_bound():
 def test_embedding_rejects_out_of_range():
     with pytest.raises(MiniganError, match="outside"):
         nn.Embedding(3, 2)(np.array([0, 3]))
+
+
+@pytest.mark.parametrize("dim,sizes,shape,want", [
+    (1, (128, 7, 7), (2, 6272), (2, 128, 7, 7)),
+    (-1, (2, 3), (4, 5, 6), (4, 5, 2, 3)),
+    (0, (2, 2), (4, 3), (2, 2, 3)),
+    (-2, (3, -1), (2, 12, 5), (2, 3, 4, 5)),
+])
+def test_unflatten_splits_one_dim_like_pytorch(xp, rng, dim, sizes, shape, want):
+    x = Tensor(xp.asarray(rng.standard_normal(shape).astype(np.float32)), requires_grad=True)
+    y = nn.Unflatten(dim, sizes)(x)
+    assert y.shape == want
+    np.testing.assert_array_equal(y.numpy(), x.numpy().reshape(want))  # the same elements, in order
+    gy = rng.standard_normal(want).astype(np.float32)
+    y.backward(xp.asarray(gy))
+    np.testing.assert_array_equal(backend.to_cpu(x.grad), gy.reshape(shape))
+    assert repr(nn.Unflatten(dim, sizes)) == f"Unflatten(dim={dim}, unflattened_size={sizes})"
+
+
+def test_unflatten_size_mismatch_names_both():
+    with pytest.raises(MiniganError, match=r"unflattened_size \(16, 4, 4\) \(product 256\).*size 300 of dim 1"):
+        nn.Unflatten(1, (16, 4, 4))(Tensor(np.zeros((2, 300), np.float32)))
+    with pytest.raises(MiniganError, match=r"dim 3 of an input of shape \(2, 6\)"):
+        nn.Unflatten(3, (2, 3))(Tensor(np.zeros((2, 6), np.float32)))
+
+
+def test_unflatten_old_one_argument_call_says_how_to_write_it():
+    with pytest.raises(MiniganError, match=re.escape("write nn.Unflatten(1, (128, 7, 7))")):
+        nn.Unflatten((128, 7, 7))
+    with pytest.raises(MiniganError, match=re.escape("nn.Unflatten(1, (128, 7, 7))")):
+        nn.Unflatten(1)
+
+
+def test_unflatten_keeps_state_dict_names():
+    """Unflatten holds no state: a network's keys (and so old checkpoints) do not depend on it."""
+    g = nn.Sequential(nn.Linear(4, 8), nn.Unflatten(1, (2, 2, 2)), nn.BatchNorm2d(2))
+    assert list(g.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean", "2.running_var"]

@@ -149,7 +149,7 @@ def test_virtual_batch_norm_without_reference_pass_is_refused():
 def _generator():
     """A small DCGAN-like generator: (n, 4) noise -> (n, 1, 8, 8) images."""
     return nn.Sequential(
-        nn.Sequential(nn.Linear(4, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Unflatten((8, 2, 2))),
+        nn.Sequential(nn.Linear(4, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Unflatten(1, (8, 2, 2))),
         nn.ConvTranspose2d(8, 4, 4, 2, 1, bias=False), nn.BatchNorm2d(4, eps=1e-3), nn.ReLU(),
         nn.ConvTranspose2d(4, 1, 4, 2, 1), nn.Tanh())
 

@@ -35,7 +35,7 @@ def describe(layer):
     if isinstance(layer, nn.LeakyReLU):
         return f"{kind}({layer.negative_slope})"
     if isinstance(layer, nn.Unflatten):
-        return f"{kind}{layer.shape}"
+        return f"{kind}({layer.dim}, {layer.unflattened_size})"
     return kind
 
 

@@ -36,7 +36,7 @@ def mlp_generator(n_in, image_shape, hidden=G_HIDDEN, rng=None, batch_norm_from=
             layers.append(nn.BatchNorm1d(size))
         layers.append(nn.LeakyReLU(0.2))
         width = size
-    layers += [nn.Linear(width, math.prod(image_shape), rng=rng), nn.Tanh(), nn.Unflatten(image_shape)]
+    layers += [nn.Linear(width, math.prod(image_shape), rng=rng), nn.Tanh(), nn.Unflatten(1, image_shape)]
     return nn.Sequential(*layers)
 
 

@@ -122,7 +122,7 @@ def coarse_generator(nz, image_shape, hidden, rng=None):
     for size in hidden:
         layers += [nn.Linear(width, size, rng=rng), nn.BatchNorm1d(size), nn.ReLU()]
         width = size
-    layers += [nn.Linear(width, math.prod(image_shape), rng=rng), nn.Tanh(), nn.Unflatten(image_shape)]
+    layers += [nn.Linear(width, math.prod(image_shape), rng=rng), nn.Tanh(), nn.Unflatten(1, image_shape)]
     return nn.Sequential(*layers)
 
 

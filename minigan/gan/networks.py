@@ -40,12 +40,12 @@ def dcgan_generator(nz=100, image_size=28, channels=1, ngf=64):
     check_image_size(image_size)
     if image_size == 28:
         return nn.Sequential(
-            nn.Linear(nz, 128 * 7 * 7), nn.Unflatten((128, 7, 7)), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.Linear(nz, 128 * 7 * 7), nn.Unflatten(1, (128, 7, 7)), nn.BatchNorm2d(128), nn.ReLU(),
             nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
             nn.ConvTranspose2d(64, channels, 4, 2, 1, bias=False), nn.Tanh())
     levels = _levels(image_size)
     width = ngf * 2 ** (levels - 1)
-    layers = [nn.Unflatten((nz, 1, 1)), nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),
+    layers = [nn.Unflatten(1, (nz, 1, 1)), nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),
               nn.BatchNorm2d(width), nn.ReLU()]
     for _ in range(levels - 1):
         layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU()]

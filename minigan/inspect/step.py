@@ -121,8 +121,8 @@ def infer_nz(G):
     first = leaf_layers(G)[0][1]
     if isinstance(first, nn.Linear):
         return first.in_features
-    if isinstance(first, nn.Unflatten):
-        return int(np.prod(first.shape))
+    if isinstance(first, nn.Unflatten) and -1 not in first.unflattened_size:
+        return int(np.prod(first.unflattened_size))
     raise MiniganError(f"cannot tell the noise size of a generator starting with {type(first).__name__}; pass nz=.")
 
 

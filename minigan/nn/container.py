@@ -1,6 +1,6 @@
 """Sequential and the shape/regularisation layers that sit between the others."""
 
-import numpy as np
+import math
 
 from minigan import backend
 from minigan import functional as F
@@ -39,20 +39,49 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
-    """(n, prod(shape)) -> (n, *shape), e.g. Unflatten((128, 7, 7))."""
+    """Split dimension ``dim`` into ``unflattened_size``, as ``torch.nn.Unflatten``.
 
-    def __init__(self, shape):
+    Args:
+        dim (int): the dimension to split; negative counts from the end.
+        unflattened_size (tuple of int): its new sizes, whose product must be that dimension's
+            size; one entry may be -1 (inferred).
+    Shape:
+        ``Unflatten(1, (128, 7, 7))``: (n, 6272) -> (n, 128, 7, 7).
+    """
+
+    def __init__(self, dim, unflattened_size=None):
         super().__init__()
-        self.shape = tuple(shape)
+        if unflattened_size is None:
+            size = tuple(dim) if isinstance(dim, (tuple, list)) else (128, 7, 7)
+            raise MiniganError(f"nn.Unflatten takes (dim, unflattened_size) like PyTorch; "
+                               f"write nn.Unflatten(1, {size}) instead of nn.Unflatten({dim!r}).")
+        self.dim = int(dim)
+        self.unflattened_size = tuple(int(s) for s in unflattened_size)
+        if sum(s == -1 for s in self.unflattened_size) > 1 or any(s < -1 or s == 0 for s in self.unflattened_size):
+            raise MiniganError(f"nn.Unflatten: unflattened_size {self.unflattened_size} must hold positive "
+                               "sizes (at most one -1).")
 
     def forward(self, x):
-        size = int(np.prod(self.shape))
-        if x.ndim != 2 or x.shape[1] != size:
-            raise MiniganError(f"{self!r} expects input of shape (n, {size}) but got {tuple(x.shape)}.")
-        return F.reshape(x, (x.shape[0],) + self.shape)
+        shape = tuple(x.shape)
+        dim = self.dim + len(shape) if self.dim < 0 else self.dim
+        if not 0 <= dim < len(shape):
+            raise MiniganError(f"{self!r} cannot unflatten dim {self.dim} of an input of shape {shape}.")
+        sizes = self._sizes(shape[dim])
+        return F.reshape(x, shape[:dim] + sizes + shape[dim + 1:])
+
+    def _sizes(self, total):
+        """unflattened_size with a -1 resolved; its product must equal ``total``."""
+        known = math.prod(s for s in self.unflattened_size if s != -1)
+        sizes = self.unflattened_size
+        if -1 in sizes and total % known == 0:
+            sizes = tuple(total // known if s == -1 else s for s in sizes)
+        if math.prod(sizes) != total:
+            raise MiniganError(f"{self!r}: unflattened_size {self.unflattened_size} (product {known}) "
+                               f"does not fit size {total} of dim {self.dim}.")
+        return sizes
 
     def extra_repr(self):
-        return f"shape={self.shape}"
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Upsample(Module):
