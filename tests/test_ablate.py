@@ -8,10 +8,11 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from minigan import ablate, gan, judge
+from minigan import ablate, data, evaluate, gan, judge
 from minigan.cli import main
 from minigan.errors import MiniganError
 from minigan.gan import losses
@@ -256,6 +257,25 @@ def synthetic_judge(tmp_path, monkeypatch):
     judge.train_judge("synthetic", epochs=3, width=8, batch_size=64, out_path=judge.judge_path("synthetic"))
 
 
+def scored_by_hand(run_dir, n, seed):
+    """The judge's scores of a run's samples, each formula written out here, apart from minigan.evaluate:
+    the class histogram of the judge's argmax, classes with >= 1% of the images, IS = exp E KL(p(y|x) || p(y)),
+    and the Frechet distance to the test features with tr((s1 s2)^(1/2)) from the eigenvalues of s1 s2."""
+    images, _, _, _ = evaluate.images_for(str(run_dir), n, seed)
+    scorer = judge.load_judge("synthetic", train_if_missing=False)
+    assert images.shape[1:] == (scorer.config["channels"],) + (scorer.config["image_size"],) * 2  # no resize
+    features, log_p = scorer.outputs(images)
+    hist = np.bincount(log_p.argmax(axis=1), minlength=10)
+    p = np.exp(log_p)
+    inception = math.exp(np.mean(np.sum(p * (log_p - np.log(p.mean(axis=0))), axis=1)))
+    test_features, _ = scorer.outputs(data.load_dataset("synthetic", split="test").images)
+    (mu1, s1), (mu2, s2) = [(f.mean(axis=0), np.cov(f, rowvar=False)) for f in (features, test_features)]
+    root_trace = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
+    fid = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * root_trace
+    return {"class_histogram": hist.tolist(), "classes_covered": int(np.sum(hist >= max(1, n / 100))),
+            "inception_score": inception, "fid": fid}
+
+
 def test_cli_end_to_end_on_tiny_settings(tmp_path, synthetic_judge):
     out = tmp_path / "abl"
     args = ["ablate", "synthetic", "--epochs", "1", "--limit", "32", "--batch-size", "16", "--loss", "hinge",
@@ -267,12 +287,19 @@ def test_cli_end_to_end_on_tiny_settings(tmp_path, synthetic_judge):
     assert f"wrote {out}/ablation.md and {out}/ablation.json" in text
     saved = json.loads((out / "ablation.json").read_text())
     base, refused, vbn = saved["rows"]
-    for row in (base, vbn):
-        m = row["metrics"]
-        assert m["n"] == 100 and math.isfinite(m["fid"]) and m["fid"] > 0 and 1 <= m["inception_score"] <= 10
-        assert m["top_class_share"] == max(m["class_histogram"]) / 100 and 1 <= m["classes_covered"] <= 10
+    for row in (base, vbn):  # each row holds the scores of that variant's own samples, recomputed here
+        m, want = row["metrics"], scored_by_hand(out / row["folder"], 100, saved["base"]["seed"])
+        assert m["n"] == 100 and m["class_histogram"] == want["class_histogram"]
+        assert m["classes_covered"] == want["classes_covered"]
+        assert m["top_class_share"] == max(want["class_histogram"]) / 100
+        assert m["inception_score"] == pytest.approx(want["inception_score"], rel=1e-6)
+        assert m["fid"] == pytest.approx(want["fid"], rel=1e-3, abs=1e-3)
+        line = next(line.split() for line in text.splitlines() if line.split()[:1] == [row["variant"]])
+        assert line[1] == f"{m['fid']:.2f}" and f"{m['inception_score']:.3f}" in line
+    assert (base["metrics"]["fid"], base["metrics"]["inception_score"]) != (vbn["metrics"]["fid"],
+                                                                          vbn["metrics"]["inception_score"])
     assert vbn["fid_vs_base"] == pytest.approx(vbn["metrics"]["fid"] - base["metrics"]["fid"])
-    assert f"{base['metrics']['fid']:.2f}" in text and refused["status"] == "refused"
+    assert refused["status"] == "refused"
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and again.output.count("finished earlier") == 2
 

@@ -1,5 +1,6 @@
 """Every Numba kernel in cpu_kernels against reference.py, in float32 and float64."""
 
+import decimal
 import itertools
 import os
 import subprocess
@@ -127,6 +128,44 @@ def test_batch_norm_kernels_match_reference(dtype, shape):
         np.testing.assert_allclose(got, want, rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
 
 
+def _exp(d):
+    return d.exp()
+
+
+def _sigmoid(d):
+    return 1 / (1 + _exp(-d))
+
+
+# Each kernel's formula once more, per element, in 40-digit decimal arithmetic straight from its
+# definition (no stable rewriting needed: Decimal does not overflow at e^1000). numpy.tanh or
+# log1p appear nowhere, so a kernel that shares a wrong NumPy expression with reference.py fails here.
+EXACT = {
+    "relu": lambda x: max(x, 0),
+    "relu_backward": lambda y, gy: gy if y > 0 else 0,
+    "leaky_relu": lambda x, slope: x if x > 0 else slope * x,
+    "leaky_relu_backward": lambda x, gy, slope: gy if x > 0 else slope * gy,
+    "tanh": lambda x: (_exp(2 * x) - 1) / (_exp(2 * x) + 1),
+    "tanh_backward": lambda y, gy: gy * (1 - y * y),
+    "sigmoid": _sigmoid,
+    "sigmoid_backward": lambda y, gy: gy * y * (1 - y),
+    "bce_with_logits": lambda x, t: (1 + _exp(x)).ln() - x * t,  # = -(t log s + (1 - t) log(1 - s))
+    "bce_with_logits_backward": lambda x, t, scale: (_sigmoid(x) - t) * scale,
+}
+
+
+def _exact(name, args):
+    """EXACT[name] applied element by element; array arguments broadcast, scalars passed as they are."""
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    out = np.empty(arrays[0].shape)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        for i in np.ndindex(out.shape):
+            values = [decimal.Decimal(float(a[i])) if isinstance(a, np.ndarray) else decimal.Decimal(repr(a))
+                      for a in args]
+            out[i] = float(EXACT[name](*values))
+    return out
+
+
 ELEMENTWISE = [  # (name in both modules, the arguments made from x and gy)
     ("relu", lambda x, gy: (x,)),
     ("relu_backward", lambda x, gy: (R.relu(x), gy)),
@@ -153,6 +192,8 @@ def test_elementwise_kernels_match_reference(dtype, name, make_args):
     got = getattr(K, name)(*args)
     assert got.dtype == dtype and got.shape == x.shape
     np.testing.assert_allclose(got, getattr(R, name)(*args), **TOL[dtype])
+    np.testing.assert_allclose(got, _exact(name, args), rtol=TOL[dtype]["rtol"],
+                               atol=1e-6 if dtype == np.float32 else 1e-14)
     assert np.isfinite(got).all()
 
 
@@ -165,6 +206,8 @@ def test_dropout_scales_the_kept_values(dtype):
     assert y.dtype == mask.dtype == dtype
     np.testing.assert_array_equal(mask, np.where(u >= 0.25, dtype(1 / 0.75), 0))
     np.testing.assert_array_equal(y, x * mask)
+    y, mask = K.dropout(np.array([3.0, -3.0, 6.0], dtype), np.array([0.1, 0.25, 0.9], dtype), 0.25)
+    np.testing.assert_allclose(y, [0.0, -4.0, 8.0], rtol=1e-6)  # dropped below p; kept scaled by 1 / 0.75
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
