@@ -6,7 +6,7 @@ from PIL import Image
 
 from minigan import gan, sampling
 from minigan.errors import MiniganError
-from minigan.gan import training
+from minigan.gan import checkpoint, training
 
 
 @pytest.fixture(scope="module")
@@ -59,19 +59,73 @@ def test_bad_requests(runs, tmp_path):
         sampling.interpolate(runs["dcgan"], out=str(tmp_path / "w.png"), mode="cubic")
 
 
-def test_interpolate_walks_between_two_end_points(runs, tmp_path):
-    x = sampling.interpolate(runs["cgan"], out=str(tmp_path / "w.png"), steps=5, rows=3, mode="slerp")
+@pytest.mark.parametrize("mode", ["lerp", "slerp"])
+def test_interpolate_walks_from_z0_to_z1(runs, tmp_path, monkeypatch, mode):
+    seen = {}
+    build = checkpoint.build_trainer
+
+    def spying_build(path, device):  # the trainer interpolate uses, recording what it asks G for
+        trainer = seen["trainer"] = build(path, device)
+        sample = trainer.sample
+
+        def record(**kw):
+            seen.update(kw)
+            return sample(**kw)
+
+        trainer.sample = record
+        return trainer
+
+    monkeypatch.setattr(checkpoint, "build_trainer", spying_build)
+    x = sampling.interpolate(runs["cgan"], out=str(tmp_path / "w.png"), steps=5, rows=3, mode=mode, seed=2)
     assert x.shape == (15, 1, 16, 16)
     assert Image.open(tmp_path / "w.png").size == (5 * 18 + 2, 3 * 18 + 2)
+    trainer, z = seen["trainer"], seen["z"].reshape(3, 5, -1)  # (rows, steps, nz)
+    rng = np.random.default_rng(2)
+    z0, z1 = trainer.draw_noise(3, rng), trainer.draw_noise(3, rng)
+    np.testing.assert_array_equal(z[:, 0], z0)  # each row starts at its z0 and ends at its z1, exactly
+    np.testing.assert_array_equal(z[:, -1], z1)
+    np.testing.assert_array_equal(seen["labels"], np.repeat(np.arange(3) % 10, 5))  # row r: class r
+    np.testing.assert_allclose(z[:, 2], getattr(sampling, mode)(z0, z1, 0.5), rtol=1e-6)  # t = 0.5
+    grid = x.reshape(3, 5, 1, 16, 16)  # image k of row r is G(z[r, k]): the grid shows the walk in order
+    ends = trainer.sample(z=np.concatenate([z0, z1]), labels=np.tile(np.arange(3), 2))
+    np.testing.assert_allclose(grid[:, 0], ends[:3], atol=1e-6)
+    np.testing.assert_allclose(grid[:, -1], ends[3:], atol=1e-6)
 
 
-def test_lerp_and_slerp():
+def _unit(v):
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_lerp_and_slerp_start_and_end_exactly_at_their_end_points():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((4, 64)).astype(np.float32), rng.standard_normal((4, 64)).astype(np.float32)
     for walk in (sampling.lerp, sampling.slerp):
-        np.testing.assert_allclose(walk(a, b, 0.0), a, atol=1e-5)
-        np.testing.assert_allclose(walk(a, b, 1.0), b, atol=1e-5)
-    unit_a, unit_b = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
-    np.testing.assert_allclose(np.linalg.norm(sampling.slerp(unit_a, unit_b, 0.5), axis=1), 1.0, rtol=1e-5)
-    assert np.all(np.linalg.norm(sampling.lerp(unit_a, unit_b, 0.5), axis=1) < 0.99)  # lerp cuts the corner
-    np.testing.assert_allclose(sampling.slerp(a, a, 0.3), a, rtol=1e-5)  # parallel: falls back to lerp
+        np.testing.assert_array_equal(walk(a, b, 0.0), a)
+        np.testing.assert_array_equal(walk(a, b, 1.0), b)
+    np.testing.assert_allclose(sampling.lerp(a, b, 0.25), 0.75 * a.astype(np.float64) + 0.25 * b, rtol=1e-6,
+                               atol=1e-7)
+
+
+def test_slerp_moves_along_the_great_circle_at_constant_speed():
+    rng = np.random.default_rng(1)
+    a, b = _unit(rng.standard_normal((4, 64))), _unit(rng.standard_normal((4, 64)))
+    omega = np.arccos(np.sum(a * b, axis=1))
+    for t in np.linspace(0, 1, 9):
+        z = sampling.slerp(a, b, t).astype(np.float64)
+        np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, rtol=1e-6)  # on the sphere
+        # chord to a point at angle phi on the unit circle: 2 sin(phi / 2); angle t*omega from a, the rest to b
+        np.testing.assert_allclose(np.linalg.norm(z - a, axis=1), 2 * np.sin(t * omega / 2), atol=1e-6)
+        np.testing.assert_allclose(np.linalg.norm(z - b, axis=1), 2 * np.sin((1 - t) * omega / 2), atol=1e-6)
+    np.testing.assert_allclose(sampling.slerp(a, b, 0.5), _unit(a + b), rtol=1e-5, atol=1e-7)  # the bisector
+    # lerp's midpoint cuts the corner: |(a + b) / 2| = cos(omega / 2) < 1
+    np.testing.assert_allclose(np.linalg.norm(sampling.lerp(a, b, 0.5), axis=1), np.cos(omega / 2), rtol=1e-6)
+    assert np.all(np.cos(omega / 2) < 0.99)
+
+
+def test_slerp_of_non_unit_rows_and_parallel_rows():
+    rng = np.random.default_rng(2)
+    a, b = _unit(rng.standard_normal((3, 8))) * 2.0, _unit(rng.standard_normal((3, 8))) * 2.0
+    np.testing.assert_allclose(sampling.slerp(a, b, 0.5), 2.0 * _unit(a + b), rtol=1e-5, atol=1e-6)  # radius kept
+    a32 = a.astype(np.float32)
+    np.testing.assert_allclose(sampling.slerp(a32, a32, 0.3), a32, rtol=1e-6)  # parallel: falls back to lerp
+    np.testing.assert_allclose(sampling.slerp(a32, 3 * a32, 0.5), 2 * a32, rtol=1e-6)
