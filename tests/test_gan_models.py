@@ -81,7 +81,20 @@ def test_models_refuse_what_they_cannot_do():
         build("dcgan", arch="conv")
     with pytest.raises(MiniganError, match="unknown --arch"):
         build("cgan", arch="resnet")
-    assert networks.SUPPORTED_SIZES  # the sizes the message lists
+
+
+@pytest.mark.parametrize("size", [12, 16, 20, 28, 32, 48, 64, 128])
+def test_dcgan_builds_exactly_the_sizes_its_message_lists(size):
+    listed = (16, 28, 32, 64, 128)
+    if size not in listed:
+        with pytest.raises(MiniganError, match=r"use --image-size one of 16, 28, 32, 64, 128\.$"):
+            networks.dcgan_generator(nz=4, image_size=size, ngf=2)
+        return
+    G = networks.dcgan_generator(nz=4, image_size=size, channels=3, ngf=2)
+    D = networks.dcgan_discriminator(image_size=size, channels=3, ndf=2)
+    with no_grad():
+        x = G(Tensor(np.zeros((2, 4), np.float32)))
+        assert x.shape == (2, 3, size, size) and D(x).shape == (2, 1)
 
 
 def test_registry():
@@ -89,8 +102,15 @@ def test_registry():
     assert {"gan", "dcgan", "cgan"} <= set(gan.available_models())
     with pytest.raises(MiniganError, match="unknown model 'vae'"):
         gan.get_trainer_class("vae")
-    if "lapgan" not in gan.available_models():
-        with pytest.raises(MiniganError, match="lapgan model is not part of this minigan"):
-            gan.get_trainer_class("lapgan")
-    else:
-        assert issubclass(gan.get_trainer_class("lapgan"), gan.Trainer)
+    assert gan.available_models() == list(gan.MODELS) and {"gan", "dcgan", "cgan", "lapgan"} <= set(gan.MODELS)
+    for name in gan.available_models():
+        assert issubclass(gan.get_trainer_class(name), gan.Trainer) and gan.get_trainer_class(name).name == name
+
+
+def test_a_registered_model_whose_module_is_missing_is_refused_by_name(monkeypatch):
+    monkeypatch.setitem(gan.MODELS, "lapgan", ("minigan.gan.no_such_module", "LAPGANTrainer"))
+    assert "lapgan" not in gan.available_models()
+    with pytest.raises(MiniganError, match="lapgan model is not part of this minigan installation yet; "
+                                           "choose one of gan, dcgan, cgan") as e:
+        gan.get_trainer_class("lapgan")
+    assert str(e.value).count("lapgan") == 1
