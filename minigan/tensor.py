@@ -1,8 +1,10 @@
 """Floor 3: Tensor, a raw array plus what backward needs.
 
 Notation: ``data`` is the raw array (numpy or cupy), ``grad`` the raw array of
-d(loss)/d(data) accumulated by ``backward()`` on leaves, ``creator`` the Function
-that produced it (None for leaves), ``generation`` its depth in the graph.
+d(loss)/d(data) accumulated by ``backward()`` on leaves (what the optimizers read),
+``grad_tensor`` the same gradient as a differentiable Tensor when ``backward(create_graph=True)``
+recorded it, ``creator`` the Function that produced it (None for leaves),
+``generation`` its depth in the graph.
 
 Arithmetic operators and methods are thin calls into ``minigan.functional``,
 imported lazily because the ops themselves build Tensors.
@@ -43,6 +45,7 @@ class Tensor:
                 data = data.astype(backend.DEFAULT_DTYPE, copy=False)
         self.data = data
         self.grad = None
+        self.grad_tensor = None
         self.creator = None
         self.generation = 0
         self.requires_grad = requires_grad
@@ -83,12 +86,15 @@ class Tensor:
         return f"tensor({body}{extra}{where})"
 
     # -- autograd -----------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Compute d(self)/d(leaf) for every leaf that requires a gradient.
 
         Args:
             grad: upstream gradient, same shape as self; may be omitted for a scalar.
             retain_graph (bool): keep the saved arrays for a second backward.
+            create_graph (bool): record the backward pass as differentiable ops
+                (Note [second order] in function.py): each leaf's ``.grad_tensor`` is
+                then a Tensor that can be differentiated again; ``.grad`` stays its array.
         """
         from minigan import function
 
@@ -101,17 +107,22 @@ class Tensor:
                 )
             grad = xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-            if grad.shape != self.shape:
-                raise MiniganError(f"backward(grad) got shape {grad.shape}, expected {self.shape}.")
-        function.run_backward(self, grad, retain_graph)
+            if create_graph and isinstance(grad, Tensor):
+                grad, grad_data = grad, grad.data
+            else:
+                grad = grad_data = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            if grad_data.shape != self.shape:
+                raise MiniganError(f"backward(grad) got shape {grad_data.shape}, expected {self.shape}.")
+        if create_graph and not isinstance(grad, Tensor):
+            grad = Tensor(grad)
+        function.run_backward(self, grad, retain_graph or create_graph, create_graph)
 
     def detach(self):
         """The same data, cut from the graph."""
         return Tensor(self.data)
 
     def zero_grad(self):
-        self.grad = None
+        self.grad = self.grad_tensor = None
 
     # -- conversion ---------------------------------------------------------------
     def numpy(self):

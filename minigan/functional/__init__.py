@@ -3,7 +3,7 @@
 Use as ``from minigan import functional as F``; ``F.conv2d(x, W)``.
 """
 
-from minigan.functional.activation import leaky_relu, relu, sigmoid, tanh
+from minigan.functional.activation import leaky_relu, relu, sigmoid, softplus, tanh
 from minigan.functional.conv import conv2d, conv_transpose2d
 from minigan.functional.linear import embedding, linear
 from minigan.functional.loss import (
@@ -22,6 +22,6 @@ __all__ = [
     "abs", "add", "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "broadcast_to", "concat", "conv2d", "conv_transpose2d", "cross_entropy", "div", "dropout",
     "embedding", "exp", "flatten", "get_item", "leaky_relu", "linear", "log", "matmul", "mean",
-    "mse_loss", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "sqrt", "sub", "sum", "sum_to",
+    "mse_loss", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softplus", "sqrt", "sub", "sum", "sum_to",
     "tanh", "transpose", "upsample_nearest2d",
 ]

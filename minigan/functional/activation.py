@@ -1,5 +1,6 @@
 """Elementwise nonlinearities. Each kernel call lives in cpu_kernels / cuda."""
 
+from minigan import backend
 from minigan.dispatch import kernels_for
 from minigan.function import Function
 
@@ -15,6 +16,10 @@ class ReLU(Function):
     def backward(self, gy):
         (y,) = self.saved
         return kernels_for(y).relu_backward(y, gy)  # dy/dx = 1 if y > 0 else 0
+
+    def backward_graph(self, gy):
+        (y,) = self.saved
+        return gy * (y > 0).astype(y.dtype)  # a constant mask: relu'' = 0 away from the kink
 
 
 def relu(x):
@@ -35,6 +40,11 @@ class LeakyReLU(Function):
     def backward(self, gy):
         (x,) = self.saved
         return kernels_for(x).leaky_relu_backward(x, gy, self.slope)  # 1 if x > 0 else slope
+
+    def backward_graph(self, gy):
+        (x,) = self.saved
+        xp = backend.get_array_module(x)
+        return gy * xp.where(x > 0, 1, self.slope).astype(x.dtype)  # piecewise constant slope
 
 
 def leaky_relu(x, slope=0.2):
@@ -61,6 +71,10 @@ class Tanh(Function):
         (y,) = self.saved
         return kernels_for(y).tanh_backward(y, gy)  # dy/dx = 1 - y^2
 
+    def backward_graph(self, gy):
+        y = tanh(self.inputs[0])
+        return gy * (1 - y * y)
+
 
 def tanh(x):
     """Hyperbolic tangent, elementwise; G's output layer maps to [-1, 1] with it."""
@@ -79,7 +93,32 @@ class Sigmoid(Function):
         (y,) = self.saved
         return kernels_for(y).sigmoid_backward(y, gy)  # dy/dx = y (1 - y)
 
+    def backward_graph(self, gy):
+        y = sigmoid(self.inputs[0])
+        return gy * y * (1 - y)
+
 
 def sigmoid(x):
     """Logistic sigmoid, elementwise, stable for any x."""
     return Sigmoid()(x)
+
+
+class Softplus(Function):
+    """log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)): no overflow."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.save_for_backward(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy):
+        (x,) = self.saved
+        return gy * kernels_for(x).sigmoid(x)  # d softplus(x)/dx = sigmoid(x)
+
+    def backward_graph(self, gy):
+        return gy * sigmoid(self.inputs[0])
+
+
+def softplus(x):
+    """Softplus, a smooth ReLU: log(1 + exp(x)), elementwise, stable for any x."""
+    return Softplus()(x)

@@ -81,6 +81,18 @@ class Conv2d(Function):
             gb = gy2.sum(axis=1)
         return gx, gW, gb
 
+    def backward_graph(self, gy):
+        x, W = self.inputs[:2]
+        gx = gW = gb = None
+        if self.needs_input_grad[0]:  # conv2d's data gradient is the transposed conv
+            op = _output_padding(x.shape, gy.shape, W.shape, self.stride, self.padding)
+            gx = conv_transpose2d(gy, W, None, self.stride, self.padding, op)
+        if self.needs_input_grad[1]:
+            gW = Conv2dGradW(W.shape, self.stride, self.padding)(x, gy)
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return gx, gW, gb
+
 
 def conv2d(x, W, b=None, stride=1, padding=0):
     """2-d convolution (cross-correlation), PyTorch semantics.
@@ -133,6 +145,17 @@ class ConvTranspose2d(Function):
             gb = gy.sum(axis=(0, 2, 3))
         return gx, gW, gb
 
+    def backward_graph(self, gy):
+        x, W = self.inputs[:2]
+        gx = gW = gb = None
+        if self.needs_input_grad[0]:  # the transposed conv's data gradient is conv2d
+            gx = conv2d(gy, W, None, self.stride, self.padding)
+        if self.needs_input_grad[1]:  # conv2d's weight gradient with gy as the image
+            gW = Conv2dGradW(W.shape, self.stride, self.padding)(gy, x)
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return gx, gW, gb
+
 
 def conv_transpose2d(x, W, b=None, stride=1, padding=0, output_padding=0):
     """2-d transposed convolution ("deconvolution"), PyTorch semantics.
@@ -152,3 +175,48 @@ def conv_transpose2d(x, W, b=None, stride=1, padding=0, output_padding=0):
         raise MiniganError(f"conv_transpose2d: output_padding {oph, opw} must be smaller than stride {sy, sx}.")
     args = (x, W) if b is None else (x, W, b)
     return ConvTranspose2d(stride, padding, output_padding)(*args)
+
+
+class Conv2dGradW(Function):
+    """conv2d's weight gradient gW(x, gy) = gy2 @ col(x).T, as an op (Note [second order]).
+
+    It is bilinear in x and gy; its backward is made of the two convolutions:
+    d/dx = conv_transpose2d(gy, ggW) and d/dgy = conv2d(x, ggW).
+    """
+
+    def __init__(self, w_shape, stride, padding):
+        self.w_shape, self.stride, self.padding = tuple(w_shape), _pair(stride), _pair(padding)
+
+    def forward(self, x, gy):
+        _, _, kh, kw = self.w_shape
+        (sy, sx), (ph, pw) = self.stride, self.padding
+        col = kernels_for(x).im2col(x, kh, kw, sy, sx, ph, pw, gy.shape[2], gy.shape[3])
+        self.save_for_backward(x, gy)
+        return (col @ _channel_major(gy).T).T.reshape(self.w_shape)  # Note [GEMM operand order]
+
+    def backward(self, ggW):
+        x, gy = self.saved
+        op = _output_padding(x.shape, gy.shape, self.w_shape, self.stride, self.padding)
+        gx = ConvTranspose2d(self.stride, self.padding, op).forward(gy, ggW) if self.needs_input_grad[0] else None
+        ggy = Conv2d(self.stride, self.padding).forward(x, ggW) if self.needs_input_grad[1] else None
+        return gx, ggy
+
+    def backward_graph(self, ggW):
+        x, gy = self.inputs
+        op = _output_padding(x.shape, gy.shape, self.w_shape, self.stride, self.padding)
+        gx = conv_transpose2d(gy, ggW, None, self.stride, self.padding, op) if self.needs_input_grad[0] else None
+        ggy = conv2d(x, ggW, None, self.stride, self.padding) if self.needs_input_grad[1] else None
+        return gx, ggy
+
+
+def _output_padding(x_shape, y_shape, w_shape, stride, padding):
+    """The output_padding that makes conv_transpose2d map conv2d's output back to x's size.
+
+    conv2d floors (h + 2p - k) / s, so several h give the same out_h; the remainder
+    picks the one that x had.
+    """
+    (sy, sx), (ph, pw) = _pair(stride), _pair(padding)
+    kh, kw = w_shape[2], w_shape[3]
+    oph = x_shape[2] - conv_transpose_output_size(y_shape[2], kh, sy, ph, 0)
+    opw = x_shape[3] - conv_transpose_output_size(y_shape[3], kw, sx, pw, 0)
+    return oph, opw

@@ -1,7 +1,7 @@
 """Fully connected layer and embedding lookup."""
 
 from minigan import backend
-from minigan.function import Function
+from minigan.function import Function, LinearFunction
 from minigan.tensor import raw
 
 
@@ -22,6 +22,13 @@ class Linear(Function):
         gb = gy.sum(axis=0) if len(self.needs_input_grad) > 2 and self.needs_input_grad[2] else None
         return gx, gW, gb
 
+    def backward_graph(self, gy):
+        x, W = self.inputs[:2]
+        gx = gy @ W if self.needs_input_grad[0] else None
+        gW = gy.T @ x if self.needs_input_grad[1] else None
+        gb = gy.sum(axis=0) if len(self.needs_input_grad) > 2 and self.needs_input_grad[2] else None
+        return gx, gW, gb
+
 
 def linear(x, W, b=None):
     """Affine map.
@@ -36,7 +43,7 @@ def linear(x, W, b=None):
     return Linear()(x, W) if b is None else Linear()(x, W, b)
 
 
-class Embedding(Function):
+class Embedding(LinearFunction):
     """Rows of W picked by integer indices (the indices get no gradient)."""
 
     def __init__(self, indices):

@@ -8,6 +8,7 @@ from minigan import backend
 from minigan.dispatch import kernels_for
 from minigan.function import Function
 from minigan.errors import MiniganError
+from minigan.functional.activation import sigmoid
 from minigan.tensor import Tensor, as_tensor, raw
 
 
@@ -34,6 +35,13 @@ class BCEWithLogits(Function):
         x, t, scale = self.saved
         gx = kernels_for(x).bce_with_logits_backward(x, t, scale) * gy  # (sigmoid(x) - t) / N
         gt = -x * (scale * gy) if self.needs_input_grad[1] else None  # d/dt = -x / N
+        return gx, gt
+
+    def backward_graph(self, gy):
+        x, t = self.inputs
+        scale = self.saved[2]
+        gx = (sigmoid(x) - t) * (gy * scale)
+        gt = -x * (gy * scale) if self.needs_input_grad[1] else None
         return gx, gt
 
 
@@ -73,6 +81,13 @@ class BCE(Function):
         gt = (log_q - log_p) * (scale * gy) if self.needs_input_grad[1] else None
         return gp, gt
 
+    def backward_graph(self, gy):  # the twin leaves out the -100 clamp of the logs
+        p, t = self.inputs
+        scale = self.saved[4]
+        gp = (p - t) / (p * (1 - p)) * (gy * scale)
+        gt = ((1 - p).log() - p.log()) * (gy * scale) if self.needs_input_grad[1] else None
+        return gp, gt
+
 
 def binary_cross_entropy(p, t, reduction="mean"):
     """Binary cross-entropy on probabilities p in (0, 1). Prefer the logits version."""
@@ -94,6 +109,11 @@ class MSE(Function):
     def backward(self, gy):
         diff, scale = self.saved
         gx = diff * (2 * scale * gy)  # d/dx = 2 (x - t) / N
+        return gx, -gx
+
+    def backward_graph(self, gy):
+        x, t = self.inputs
+        gx = (x - t) * (gy * (2 * self.saved[1]))
         return gx, -gx
 
 
@@ -124,6 +144,15 @@ class CrossEntropy(Function):
         gx = xp.exp(log_softmax)
         gx[xp.arange(gx.shape[0]), self.labels] -= 1  # d/dx = softmax - onehot
         return gx * (scale * gy)
+
+    def backward_graph(self, gy):
+        (x,) = self.inputs
+        log_softmax, scale = self.saved
+        xp = backend.get_array_module(log_softmax)
+        e = (x - x.data.max(axis=1, keepdims=True)).exp()  # the shift is a constant: no overflow
+        onehot = xp.zeros_like(log_softmax)
+        onehot[xp.arange(onehot.shape[0]), self.labels] = 1
+        return (e / e.sum(axis=1, keepdims=True) - onehot) * (gy * scale)
 
 
 def cross_entropy(x, labels, reduction="mean"):

@@ -5,7 +5,7 @@ shape of the input it belongs to.
 """
 
 from minigan import backend
-from minigan.function import Function
+from minigan.function import Function, LinearFunction
 from minigan.functional.shape import sum_to
 from minigan.tensor import as_tensor
 
@@ -20,6 +20,10 @@ class Add(Function):
     def backward(self, gy):
         s0, s1 = self.saved
         return sum_to(gy, s0), sum_to(gy, s1)  # d(x0+x1)/dx0 = d/dx1 = 1
+
+    def backward_graph(self, gy):
+        s0, s1 = self.saved
+        return sum_to(gy, s0), sum_to(gy, s1)
 
 
 def add(x0, x1):
@@ -38,6 +42,10 @@ class Sub(Function):
         s0, s1 = self.saved
         return sum_to(gy, s0), sum_to(-gy, s1)
 
+    def backward_graph(self, gy):
+        s0, s1 = self.saved
+        return sum_to(gy, s0), sum_to(-gy, s1)
+
 
 def sub(x0, x1):
     x0, x1 = _pair(x0, x1)
@@ -53,6 +61,12 @@ class Mul(Function):
 
     def backward(self, gy):
         x0, x1 = self.saved
+        g0 = sum_to(gy * x1, x0.shape) if self.needs_input_grad[0] else None
+        g1 = sum_to(gy * x0, x1.shape) if self.needs_input_grad[1] else None
+        return g0, g1
+
+    def backward_graph(self, gy):
+        x0, x1 = self.inputs
         g0 = sum_to(gy * x1, x0.shape) if self.needs_input_grad[0] else None
         g1 = sum_to(gy * x0, x1.shape) if self.needs_input_grad[1] else None
         return g0, g1
@@ -76,13 +90,19 @@ class Div(Function):
         g1 = sum_to(-gy * x0 / (x1 * x1), x1.shape) if self.needs_input_grad[1] else None
         return g0, g1  # d(x0/x1)/dx1 = -x0 / x1^2
 
+    def backward_graph(self, gy):
+        x0, x1 = self.inputs
+        g0 = sum_to(gy / x1, x0.shape) if self.needs_input_grad[0] else None
+        g1 = sum_to(-gy * x0 / (x1 * x1), x1.shape) if self.needs_input_grad[1] else None
+        return g0, g1
+
 
 def div(x0, x1):
     x0, x1 = _pair(x0, x1)
     return Div()(x0, x1)
 
 
-class Neg(Function):
+class Neg(LinearFunction):
     """-x."""
 
     def forward(self, x):
@@ -110,6 +130,10 @@ class Pow(Function):
         (x,) = self.saved
         return gy * self.c * x ** (self.c - 1)  # d(x^c)/dx = c x^(c-1)
 
+    def backward_graph(self, gy):
+        (x,) = self.inputs
+        return gy * self.c * x ** (self.c - 1)
+
 
 def pow(x, c):
     return Pow(c)(x)
@@ -127,6 +151,10 @@ class Exp(Function):
         (y,) = self.saved
         return gy * y  # d(e^x)/dx = e^x
 
+    def backward_graph(self, gy):
+        (x,) = self.inputs
+        return gy * exp(x)
+
 
 def exp(x):
     return Exp()(x)
@@ -142,6 +170,10 @@ class Abs(Function):
     def backward(self, gy):
         (x,) = self.saved
         return gy * backend.get_array_module(x).sign(x)  # d|x|/dx = sign(x), taken as 0 at the kink
+
+    def backward_graph(self, gy):
+        (x,) = self.saved
+        return gy * backend.get_array_module(x).sign(x)  # sign is piecewise constant
 
 
 def abs(x):
@@ -159,6 +191,10 @@ class Log(Function):
         (x,) = self.saved
         return gy / x  # d(log x)/dx = 1/x
 
+    def backward_graph(self, gy):
+        (x,) = self.inputs
+        return gy / x
+
 
 def log(x):
     return Log()(x)
@@ -175,6 +211,10 @@ class Sqrt(Function):
     def backward(self, gy):
         (y,) = self.saved
         return gy / (2 * y)  # d(sqrt x)/dx = 1 / (2 sqrt x)
+
+    def backward_graph(self, gy):
+        (x,) = self.inputs
+        return gy / (2 * sqrt(x))
 
 
 def sqrt(x):
@@ -194,13 +234,19 @@ class MatMul(Function):
         g1 = x0.swapaxes(-1, -2) @ gy if self.needs_input_grad[1] else None
         return g0, g1
 
+    def backward_graph(self, gy):
+        x0, x1 = self.inputs
+        g0 = gy @ _swap_last(x1) if self.needs_input_grad[0] else None
+        g1 = _swap_last(x0) @ gy if self.needs_input_grad[1] else None
+        return g0, g1
+
 
 def matmul(x0, x1):
     x0, x1 = _pair(x0, x1)
     return MatMul()(x0, x1)
 
 
-class Sum(Function):
+class Sum(LinearFunction):
     """Sum over ``axis`` (all axes when None)."""
 
     def __init__(self, axis, keepdims):
@@ -235,6 +281,13 @@ def mean(x, axis=None, keepdims=False):
         for a in axes:
             count *= shape[a]
     return mul(sum(x, axis, keepdims), 1.0 / count)
+
+
+def _swap_last(x):
+    """x with its last two axes swapped (a matrix transposed, batched or not)."""
+    axes = list(range(x.ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return x.transpose(axes)
 
 
 def _pair(x0, x1):

@@ -20,6 +20,10 @@ class Dropout(Function):
         (mask,) = self.saved
         return gy * mask  # dy/dx = mask
 
+    def backward_graph(self, gy):
+        (mask,) = self.saved
+        return gy * mask
+
 
 def dropout(x, p=0.5, training=True, rng=None):
     """Zero each element with probability p and scale the rest by 1 / (1 - p).

@@ -54,6 +54,29 @@ class BatchNorm(Function):
             gx3 = gy3 * (gamma * invstd)[:, None]
         return gx3.reshape(gy.shape), ggamma, gbeta
 
+    def backward_graph(self, gy):
+        x, gamma, _ = self.inputs
+        _, _, mean, invstd = self.saved
+        x3, gy3 = x.reshape(self.saved[0].shape), gy.reshape(self.saved[0].shape)
+        axes, col = (0, 2), (1, -1, 1)  # per-channel sums; a (c,) vector as a column
+        if self.training:  # recompute the statistics as ops, so they carry their gradient
+            mean = x3.mean(axis=axes, keepdims=True)
+            centred = x3 - mean
+            invstd = ((centred * centred).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
+            xhat = centred * invstd
+        else:  # running statistics: constants
+            invstd = invstd.reshape(col)
+            xhat = (x3 - mean.reshape(col)) * invstd
+        gbeta = gy3.sum(axis=axes)
+        ggamma = (gy3 * xhat).sum(axis=axes)
+        if self.training:  # gx = gamma invstd (gy - mean(gy) - xhat mean(gy xhat))
+            m = x3.shape[0] * x3.shape[2]
+            inner = gy3 - gbeta.reshape(col) / m - xhat * ggamma.reshape(col) / m
+        else:
+            inner = gy3
+        gx3 = inner * (gamma.reshape(col) * invstd)
+        return gx3.reshape(gy.shape), ggamma, gbeta
+
 
 def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
     """Batch normalization over (n, c) or (n, c, h, w) input.

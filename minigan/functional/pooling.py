@@ -1,11 +1,11 @@
 """Resampling: average pooling and nearest-neighbour upsampling (LAPGAN's pyramid)."""
 
 from minigan.dispatch import kernels_for
-from minigan.function import Function
+from minigan.function import LinearFunction
 from minigan.functional.conv import _pair, conv_output_size
 
 
-class AvgPool2d(Function):
+class AvgPool2d(LinearFunction):
     """Mean over each kh x kw window (zero padding counted, as PyTorch's default)."""
 
     def __init__(self, kernel_size, stride, padding):
@@ -42,7 +42,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     return AvgPool2d(kernel_size, kernel_size if stride is None else stride, padding)(x)
 
 
-class UpsampleNearest2d(Function):
+class UpsampleNearest2d(LinearFunction):
     """Each pixel repeated into a scale x scale block."""
 
     def __init__(self, scale):

@@ -3,21 +3,42 @@
 import itertools
 
 from minigan import backend
-from minigan.function import Function
-from minigan.tensor import raw
+from minigan.function import Function, LinearFunction
+from minigan.tensor import Tensor, raw
 
 
 def sum_to(gx, shape):
-    """Sum ``gx`` over the axes that broadcasting added or stretched, giving ``shape``."""
+    """Sum ``gx`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    On a raw array (a backward pass) it sums in place of the op; on a Tensor (a
+    recorded backward, Note [second order]) it is the op ``SumTo``.
+    """
     if gx.shape == tuple(shape):
         return gx
+    if isinstance(gx, Tensor):
+        return SumTo(shape)(gx)
     lead = gx.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and gx.shape[i + lead] != 1)
     gx = gx.sum(axis=axes, keepdims=True)
     return gx.reshape(shape) if lead else gx
 
 
-class Reshape(Function):
+class SumTo(LinearFunction):
+    """x summed down to ``shape`` over its broadcast axes: broadcast_to's adjoint."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        self.save_for_backward(x.shape)
+        return sum_to(x, self.shape)
+
+    def backward(self, gy):
+        (shape,) = self.saved
+        return backend.get_array_module(gy).broadcast_to(gy, shape)
+
+
+class Reshape(LinearFunction):
     """The same elements in a new shape."""
 
     def __init__(self, shape):
@@ -41,7 +62,7 @@ def flatten(x, start_dim=1):
     return reshape(x, tuple(x.shape[:start_dim]) + (-1,))
 
 
-class Transpose(Function):
+class Transpose(LinearFunction):
     """Permute axes (reverse them when ``axes`` is None)."""
 
     def __init__(self, axes=None):
@@ -63,7 +84,7 @@ def transpose(x, axes=None):
     return Transpose(axes)(x)
 
 
-class GetItem(Function):
+class GetItem(LinearFunction):
     """x[key] for any NumPy index (slices, integers, index arrays)."""
 
     def __init__(self, key):
@@ -102,13 +123,19 @@ class Concat(Function):
         cuts = list(itertools.accumulate(sizes[:-1]))
         return tuple(xp.split(gy, cuts, axis=self.axis))
 
+    def backward_graph(self, gy):
+        (sizes,) = self.saved
+        ends = list(itertools.accumulate(sizes))
+        lead = (slice(None),) * (self.axis % gy.ndim)
+        return tuple(get_item(gy, lead + (slice(end - size, end),)) for size, end in zip(sizes, ends))
+
 
 def concat(xs, axis=0):
     """Concatenate a sequence of tensors along ``axis``."""
     return Concat(axis)(*xs)
 
 
-class BroadcastTo(Function):
+class BroadcastTo(LinearFunction):
     """x repeated to ``shape`` by NumPy broadcasting."""
 
     def __init__(self, shape):

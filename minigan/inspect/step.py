@@ -102,10 +102,10 @@ def caught_backward_roots(roots):
     gets a one-element list holding the seconds spent in those backward passes."""
     original, roots_time = function.run_backward, [0.0]
 
-    def run_backward(root, grad, retain_graph=False):
+    def run_backward(root, grad, *args):
         roots.append(root)
         start = time.perf_counter()
-        original(root, grad, retain_graph)
+        original(root, grad, *args)
         synchronize(root)
         roots_time[0] += time.perf_counter() - start
 
