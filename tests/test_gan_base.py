@@ -1,9 +1,12 @@
 """The Trainer: seeded generators, the D and G steps, d_steps, sampling, the config."""
 
+import math
+
 import numpy as np
 import pytest
 
-from minigan import gan
+from minigan import Tensor, gan
+from minigan.function import no_grad
 from minigan.gan import base
 from gan_helpers import trainer_of
 
@@ -32,10 +35,18 @@ def test_generators_are_seeded_and_independent():
 def test_a_step_updates_both_networks_and_reports_metrics():
     trainer = trainer_of()
     g0, d0 = params(trainer.networks["G"]), params(trainer.networks["D"])
-    out = trainer.train_step(*batch()[:1])
+    real = batch()[0]
+    with no_grad():  # D(x) of the untouched D: a twin built from the same seed, BN on the real batch alone
+        logits = trainer_of().discriminate(Tensor(real), None).numpy().astype(np.float64)
+    out = trainer.train_step(real)
     headline = {k for k in out if ":" not in k}
     assert headline == {"loss_D", "loss_G", "D_x", "D_G_z", "D_G_z2", "grad_norm_D", "grad_norm_G"}
-    assert 0 < float(out["D_x"]) < 1 and 0 < float(out["D_G_z"]) < 1 and 0 < float(out["D_G_z2"]) < 1
+    assert float(out["D_x"]) == pytest.approx(np.mean(1 / (1 + np.exp(-logits))), rel=1e-5)
+    # the means of sigmoid(logits) beside the BCE losses of the same logits: by Jensen,
+    # mean(-log s) >= -log(mean s), so the losses bound them from above (equal only if all s were equal)
+    loss_d, d_x, d_g_z = float(out["loss_D"]), float(out["D_x"]), float(out["D_G_z"])
+    assert -math.log(d_x) - math.log(1 - d_g_z) < loss_d < -math.log(d_x) - math.log(1 - d_g_z) + 0.1
+    assert -math.log(float(out["D_G_z2"])) < float(out["loss_G"]) < -math.log(float(out["D_G_z2"])) + 0.1
     # per-layer gradient norms of every layer with parameters, and the totals agree with them
     d_layers = [k for k in out if k.startswith("layer_grad_norm:D.")]
     assert len(d_layers) == len({n.rpartition(".")[0] for n, _ in trainer.networks["D"].named_parameters()})

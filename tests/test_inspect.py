@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from minigan import Tensor, function, inspect, nn
+from minigan.function import no_grad
 from minigan import functional as F
 from minigan.gan import diagnostics
 
@@ -61,7 +62,11 @@ def test_step_report_times_every_layer_and_matches_the_true_gradients():
             if layer != "total":
                 assert rows[(tag, layer)]["grad_norm"] == pytest.approx(norm, rel=1e-5)
     assert rows[("D", "1")]["mean"] == pytest.approx(0.0, abs=1e-5)  # BN output on the real batch
-    assert 0.0 <= rows[("D", "2")]["dead"] <= 1.0 and rows[("D", "1")]["dead"] is None
+    _, twin = tiny_pair()  # the same D before the step: its ReLU units that are 0 for the whole real batch
+    with no_grad():
+        relu_out = twin[2](twin[1](twin[0](Tensor(batch)))).numpy()
+    dead = np.mean([np.all(relu_out[:, c, i, j] == 0) for c in range(8) for i in range(4) for j in range(4)])
+    assert 0 < dead < 1 and rows[("D", "2")]["dead"] == dead and rows[("D", "1")]["dead"] is None
     assert set(report["losses"]) == {"loss_D", "loss_G"} and len(report["roots"]) == 2
     assert "fwd ms" in inspect.format_step_report(report)
 
