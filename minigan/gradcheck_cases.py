@@ -102,6 +102,21 @@ def _sigma_penalty(rng):
     return layer.sigma_penalty, [layer.sigma]
 
 
+def _spectral_normed(layer):
+    """``layer`` spectral-normed, after 20 power iterations, in eval mode: u and v stay fixed from call to call."""
+    wrapped = nn.utils.spectral_norm(layer)
+    for _ in range(20):
+        wrapped.compute_weight(do_power_iteration=True)
+    return wrapped.eval()
+
+
+def _affine_randomised(layer, rng):
+    """``layer`` with its (weight, bias) drawn at random instead of (1, 0), so both terms are exercised."""
+    for p in layer.parameters():
+        p.data = rng.standard_normal(p.shape)
+    return layer
+
+
 CASES = {
     "add (broadcast)": _op(F.add, (3, 4), (4,)),
     "sub (broadcast)": _op(F.sub, (3, 1), (3, 4)),
@@ -162,6 +177,17 @@ CASES = {
         nn.ConvTranspose2d(3, 2, 4, 2, 1), nn.VirtualBatchNorm(2)), (4, 3, 2, 2), (3, 3, 2, 2)),
     "nn.MixtureLatent": _mixture_latent,
     "nn.MixtureLatent sigma_penalty": _sigma_penalty,
+    "nn.LayerNorm (5,)": _layer(lambda: _affine_randomised(nn.LayerNorm(5), np.random.default_rng(1)), (3, 5)),
+    "nn.LayerNorm (3, 4)": _layer(lambda: _affine_randomised(nn.LayerNorm((3, 4)), np.random.default_rng(2)),
+                                  (2, 2, 3, 4)),
+    "nn.LayerNorm no affine": _layer(lambda: nn.LayerNorm((2, 3), elementwise_affine=False), (2, 2, 3)),
+    "nn.InstanceNorm2d": _layer(lambda: nn.InstanceNorm2d(2), (2, 2, 3, 3)),
+    "nn.InstanceNorm2d affine": _layer(lambda: _affine_randomised(nn.InstanceNorm2d(3, affine=True),
+                                                                  np.random.default_rng(3)), (2, 3, 2, 3)),
+    "nn.utils.spectral_norm Linear (eval)": _layer(lambda: _spectral_normed(nn.Linear(4, 3)), (2, 4)),
+    "nn.utils.spectral_norm Conv2d (eval)": _layer(lambda: _spectral_normed(nn.Conv2d(2, 3, 3, 2, 1)), (2, 2, 4, 4)),
+    "nn.utils.spectral_norm ConvTranspose2d (eval)": _layer(lambda: _spectral_normed(nn.ConvTranspose2d(3, 2, 4, 2, 1)),
+                                                            (1, 3, 2, 2)),
 }
 
 

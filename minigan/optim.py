@@ -126,3 +126,66 @@ class Adam(Optimizer):
             params, [self.params[i].grad for i in live], [self.exp_avg[i] for i in live],
             [self.exp_avg_sq[i] for i in live], self.step_count, self.lr, self.betas[0], self.betas[1],
             self.eps, self.weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e; Graves 2013 for the centered form), PyTorch's rule:
+
+        g = grad + wd p;  square_avg = alpha square_avg + (1 - alpha) g^2
+        centered:  grad_avg = alpha grad_avg + (1 - alpha) g;  avg = sqrt(square_avg - grad_avg^2) + eps
+        otherwise: avg = sqrt(square_avg) + eps
+        momentum > 0: buf = momentum buf + g / avg;  p -= lr buf      (buf starts at 0)
+        otherwise:    p -= lr g / avg
+
+    Args:
+        params (list of Parameter), lr (float), alpha (float): smoothing of the averages,
+        eps (float): added after the square root, weight_decay (float): L2 term,
+        momentum (float), centered (bool): divide by the estimated variance instead of the raw second moment.
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        super().__init__(params, lr)
+        for label, value in (("alpha", alpha), ("eps", eps), ("weight_decay", weight_decay), ("momentum", momentum)):
+            if value < 0:
+                raise MiniganError(f"RMSprop {label} must be >= 0, got {value}.")
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.momentum, self.centered = momentum, centered
+        self.square_avg = self._slots()
+        self.grad_avg = self._slots() if centered else []
+        self.momentum_buffer = self._slots() if momentum else []
+
+    def _state_arrays(self):
+        state = {"square_avg": self.square_avg}
+        if self.centered:
+            state["grad_avg"] = self.grad_avg
+        if self.momentum:
+            state["momentum_buffer"] = self.momentum_buffer
+        return state
+
+    def step(self):
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        self.step_count += 1
+        a = self.alpha
+        for i in live:
+            p = self.params[i]
+            xp = backend.get_array_module(p.data)
+            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            sq = self.square_avg[i]
+            sq *= a
+            sq += (1 - a) * g * g
+            if self.centered:
+                ga = self.grad_avg[i]
+                ga *= a
+                ga += (1 - a) * g
+                avg = xp.sqrt(sq - ga * ga) + self.eps
+            else:
+                avg = xp.sqrt(sq) + self.eps
+            if self.momentum:
+                buf = self.momentum_buffer[i]
+                buf *= self.momentum
+                buf += g / avg
+                p.data -= self.lr * buf
+            else:
+                p.data -= self.lr * (g / avg)

@@ -271,3 +271,62 @@ def sgd_step(p, g, buf, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_
         buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
         g = g + momentum * buf if nesterov else buf
     return p - lr * g, buf
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization, one example at a time: the values of its last len(normalized_shape)
+    axes get y = weight (v - mean) / sqrt(var + eps) + bias, biased variance.
+
+    Args:
+        x: (*, *normalized_shape). weight, bias: normalized_shape, or None (no affine).
+    Returns:
+        y of x's shape.
+    """
+    lead = x.shape[: x.ndim - len(tuple(normalized_shape))]
+    y = np.empty_like(x)
+    for i in np.ndindex(lead):
+        values = x[i]
+        mean = values.mean()
+        var = ((values - mean) ** 2).mean()
+        y[i] = (values - mean) / np.sqrt(var + eps)
+        if weight is not None:
+            y[i] = y[i] * weight + bias
+    return y
+
+
+def instance_norm2d(x, gamma=None, beta=None, running_mean=None, running_var=None, use_input_stats=True,
+                    momentum=0.1, eps=1e-5):
+    """Instance normalization, one (n, c) plane at a time, with PyTorch's running statistics.
+
+    use_input_stats: y = gamma (v - mean) / sqrt(var + eps) + beta over the plane's m = h*w
+    values v (biased variance); running_mean <- (1 - momentum) running_mean + momentum * the
+    mean over n of the planes' means, running_var likewise with the UNBIASED var * m / (m - 1).
+    Otherwise the running statistics normalise and stay as they are.
+
+    Args:
+        x: (n, c, h, w). gamma, beta: (c,) or None (no affine).
+        running_mean, running_var: (c,), or None to track nothing.
+    Returns:
+        (y, new_running_mean, new_running_var) -- new arrays, the inputs are not touched.
+    """
+    n, c, h, w = x.shape
+    y = np.empty_like(x)
+    tracked = running_mean is not None
+    new_mean, new_var = (running_mean.copy(), running_var.copy()) if tracked else (None, None)
+    for ci in range(c):
+        means, variances = [], []
+        for ni in range(n):
+            values = x[ni, ci]
+            if use_input_stats:
+                mean, var = values.mean(), ((values - values.mean()) ** 2).mean()
+                means.append(mean)
+                variances.append(var * h * w / (h * w - 1))
+            else:
+                mean, var = running_mean[ci], running_var[ci]
+            y[ni, ci] = (values - mean) / np.sqrt(var + eps)
+            if gamma is not None:
+                y[ni, ci] = gamma[ci] * y[ni, ci] + beta[ci]
+        if tracked and use_input_stats:
+            new_mean[ci] = (1 - momentum) * running_mean[ci] + momentum * np.mean(means)
+            new_var[ci] = (1 - momentum) * running_var[ci] + momentum * np.mean(variances)
+    return y, new_mean, new_var

@@ -1,4 +1,4 @@
-"""SGD and Adam against hand-computed updates; state round trip; bad input."""
+"""SGD, Adam and RMSprop against hand-computed updates; state round trip; bad input."""
 
 import numpy as np
 import pytest
@@ -76,3 +76,89 @@ def test_zero_grad_clears():
     p.grad = np.array([1.0])
     optim.SGD([p]).zero_grad()
     assert p.grad is None
+
+
+def _rmsprop_by_hand(p, grads, lr, alpha, eps, weight_decay, momentum, centered):
+    """PyTorch's RMSprop written out for one parameter (torch.optim.RMSprop's documented algorithm)."""
+    square_avg, grad_avg, buf = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    for g in grads:
+        g = g + weight_decay * p
+        square_avg = alpha * square_avg + (1 - alpha) * g**2
+        if centered:
+            grad_avg = alpha * grad_avg + (1 - alpha) * g
+            avg = np.sqrt(square_avg - grad_avg**2) + eps
+        else:
+            avg = np.sqrt(square_avg) + eps
+        if momentum > 0:
+            buf = momentum * buf + g / avg
+            p = p - lr * buf
+        else:
+            p = p - lr * g / avg
+    return p
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_rmsprop_matches_pytorchs_algorithm(momentum, centered, weight_decay):
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(5)
+    grads = [rng.standard_normal(5) for _ in range(4)]
+    p = _param(start.copy())
+    opt = optim.RMSprop([p], lr=0.05, alpha=0.9, eps=1e-6, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered)
+    for g in grads:
+        p.grad = g
+        opt.step()
+    want = _rmsprop_by_hand(start, grads, 0.05, 0.9, 1e-6, weight_decay, momentum, centered)
+    np.testing.assert_allclose(p.data, want, rtol=1e-12, atol=1e-14)
+
+
+def test_rmsprop_first_step_by_hand():
+    # Defaults, square_avg = 0.01 g^2 after one step: p -= lr g / (0.1 |g| + eps) = lr * 10 * sign(g).
+    p = _param([1.0, -1.0])
+    p.grad = np.array([0.5, -3.0])
+    optim.RMSprop([p]).step()
+    np.testing.assert_allclose(p.data, [1.0 - 0.1, -1.0 + 0.1], rtol=1e-6)
+
+
+def test_rmsprop_state_round_trip_continues_identically():
+    rng = np.random.default_rng(1)
+    grads = [rng.standard_normal(3) for _ in range(5)]
+    options = dict(lr=0.01, weight_decay=0.01, momentum=0.5, centered=True)
+    a = _param([1.0, 2.0, 3.0])
+    opt_a = optim.RMSprop([a], **options)
+    for g in grads[:2]:
+        a.grad = g
+        opt_a.step()
+    state = opt_a.state_dict()
+    assert sorted(state) == ["grad_avg.0", "momentum_buffer.0", "square_avg.0", "step"]
+    b = _param(a.data.copy())
+    opt_b = optim.RMSprop([b], **options)
+    opt_b.load_state_dict({k: v.copy() for k, v in state.items()})
+    assert opt_b.step_count == 2
+    for g in grads[2:]:
+        a.grad, b.grad = g, g
+        opt_a.step()
+        opt_b.step()
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_rmsprop_plain_state_and_refusals():
+    assert sorted(optim.RMSprop([_param([1.0])]).state_dict()) == ["square_avg.0", "step"]
+    with pytest.raises(MiniganError, match="momentum must be >= 0"):
+        optim.RMSprop([_param([1.0])], momentum=-0.1)
+    with pytest.raises(MiniganError, match="alpha must be >= 0"):
+        optim.RMSprop([_param([1.0])], alpha=-1)
+
+
+def test_rmsprop_on_each_array_module_matches_numpy(xp):
+    rng = np.random.default_rng(2)
+    start, grads = rng.standard_normal((3, 4)).astype(np.float32), [rng.standard_normal((3, 4)) for _ in range(3)]
+    p = nn.Parameter(xp.array(start))  # a copy: the step writes in place
+    opt = optim.RMSprop([p], lr=0.01, momentum=0.9, centered=True)
+    for g in grads:
+        p.grad = xp.asarray(g.astype(np.float32))
+        opt.step()
+    want = _rmsprop_by_hand(start.astype(np.float64), grads, 0.01, 0.99, 1e-8, 0.0, 0.9, True)
+    np.testing.assert_allclose(p.numpy(), want, rtol=1e-4, atol=1e-5)

@@ -1,6 +1,6 @@
 """Floor 5: layers with PyTorch's names and semantics. ``from minigan import nn``."""
 
-from minigan.nn import init
+from minigan.nn import init, utils
 from minigan.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from minigan.nn.container import Dropout, Flatten, Sequential, Unflatten, Upsample
 from minigan.nn.conv import Conv2d, ConvTranspose2d
@@ -13,11 +13,11 @@ from minigan.nn.gan_layers import (
 )
 from minigan.nn.linear import Embedding, Linear
 from minigan.nn.module import Module, Parameter
-from minigan.nn.normalization import BatchNorm, BatchNorm1d, BatchNorm2d
+from minigan.nn.normalization import BatchNorm, BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm
 
 __all__ = [
     "BatchNorm", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding",
-    "Flatten", "LeakyReLU", "Linear", "MinibatchDiscrimination", "MixtureLatent", "Module", "Parameter",
-    "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "Tanh", "Unflatten", "Upsample", "VirtualBatchNorm",
-    "init", "replace_batch_norm",
+    "Flatten", "InstanceNorm2d", "LayerNorm", "LeakyReLU", "Linear", "MinibatchDiscrimination",
+    "MixtureLatent", "Module", "Parameter", "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "Tanh",
+    "Unflatten", "Upsample", "VirtualBatchNorm", "init", "replace_batch_norm", "utils",
 ]
