@@ -9,7 +9,8 @@ import numpy as np
 
 from minigan import functional as F
 from minigan import nn
-from minigan.gradcheck import gradcheck
+from minigan.errors import MiniganError
+from minigan.gradcheck import gradcheck, gradgradcheck
 from minigan.tensor import Tensor
 
 
@@ -151,6 +152,7 @@ CASES = {
     "leaky_relu": _op(lambda x: F.leaky_relu(x, 0.2), (3, 4), away_from_zero=True),
     "tanh": _op(F.tanh, (3, 4)),
     "sigmoid": _op(F.sigmoid, (3, 4)),
+    "softplus": _op(F.softplus, (3, 4)),
     "dropout (reseeded)": _dropout,
     "embedding": _layer(lambda: nn.Embedding(5, 3), (4,), integer_input=5),
     "avg_pool2d k2": _op(lambda x: F.avg_pool2d(x, 2), (2, 2, 4, 4)),
@@ -191,12 +193,20 @@ CASES = {
 }
 
 
-def run_all(seed=0, names=None):
-    """Run every case (or those named) and return the list of CheckResult."""
+def run_all(seed=0, names=None, order=1):
+    """Run every case (or those named) and return the list of CheckResult.
+
+    Args:
+        order (int): 1 checks the gradient, 2 the gradient of the gradient
+            (``gradgradcheck``, which also proves the recorded backward equal to the array one).
+    """
+    if order not in (1, 2):
+        raise MiniganError(f"gradcheck order must be 1 or 2, not {order}.")
+    check = gradcheck if order == 1 else gradgradcheck
     results = []
     for i, (name, build) in enumerate(CASES.items()):
         if names and name not in names:
             continue
         fn, leaves = build(np.random.default_rng(seed + i))
-        results.append(gradcheck(fn, leaves, name=name, seed=seed + i))
+        results.append(check(fn, leaves, name=name, seed=seed + i))
     return results

@@ -49,8 +49,8 @@ def test_minimax_saturates_where_non_saturating_does_not():
 
 def test_registry():
     assert set(losses.LOSSES) >= {"non-saturating", "minimax"}
-    with pytest.raises(MiniganError, match="unknown loss 'wasserstein'"):
-        losses.get_loss("wasserstein")
+    with pytest.raises(MiniganError, match="unknown loss 'earth-mover'"):
+        losses.get_loss("earth-mover")
     added = losses.register("test-only", losses.bce_d_loss, losses.non_saturating_g_loss, g_needs_real=True)
     try:
         assert losses.get_loss("test-only") is added and added.g_needs_real

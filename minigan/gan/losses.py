@@ -215,6 +215,35 @@ def turing_g_loss(fake, real):
     return F.binary_cross_entropy_with_logits(fake, 1.0) + F.binary_cross_entropy_with_logits(real, 0.0)
 
 
+def wasserstein_d_loss(real, fake):
+    """The WGAN critic's loss (Arjovsky et al. 2017): maximise E[D(x)] - E[D(G(z))], i.e. minimise
+
+        L_D = mean(D(G(z))) - mean(D(x)).
+
+    D's output is a score, not a logit; the estimate of the Wasserstein-1 distance it gives
+    means something only while D is kept Lipschitz (``--clip`` or ``--gp wgan-gp``).
+
+    Args:
+        real (Tensor): D's scores on data, (n, 1).
+        fake (Tensor): D's scores on G(z), (n, 1).
+    Returns:
+        scalar Tensor (minus the distance estimate).
+    """
+    return fake.mean() - real.mean()
+
+
+def wasserstein_g_loss(fake, real=None):
+    """G's Wasserstein loss: maximise E[D(G(z))], L_G = -mean(D(G(z))).
+
+    Args:
+        fake (Tensor): D's scores on G(z), (n, 1).
+        real: unused.
+    Returns:
+        scalar Tensor.
+    """
+    return -fake.mean()
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A named pair of objectives.
@@ -259,3 +288,4 @@ register("hinge", hinge_d_loss, hinge_g_loss)
 register("relativistic", relativistic_d_loss, relativistic_g_loss, g_needs_real=True)
 register("relativistic-average", relativistic_average_d_loss, relativistic_average_g_loss, g_needs_real=True)
 register("turing", bce_d_loss, turing_g_loss, g_needs_real=True, pairwise=True)
+register("wasserstein", wasserstein_d_loss, wasserstein_g_loss)

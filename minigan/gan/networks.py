@@ -54,19 +54,44 @@ def dcgan_generator(nz=100, image_size=28, channels=1, ngf=64):
     return nn.Sequential(*layers)
 
 
-def dcgan_discriminator(image_size=28, channels=1, ndf=64):
-    """D: images (n, channels, image_size, image_size) -> logits (n, 1)."""
+D_NORMS = ("batch", "layer", "instance", "none")
+
+
+def critic_norm(kind, channels, size):
+    """The normalisation layer after one of D's convolutions, as a list (empty for 'none').
+
+    Batch norm (DCGAN's) mixes the images of a batch, so D's output for one image depends on
+    the others and its input gradient is not per image: the WGAN-GP critic uses layer norm
+    (over channels x size x size, as Gulrajani et al.'s code) or none.
+    """
+    if kind == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if kind == "layer":
+        return [nn.LayerNorm((channels, size, size))]
+    if kind == "instance":
+        return [nn.InstanceNorm2d(channels, affine=True)]
+    if kind == "none":
+        return []
+    raise MiniganError(f"unknown discriminator norm {kind!r}; choose one of {', '.join(D_NORMS)}.")
+
+
+def dcgan_discriminator(image_size=28, channels=1, ndf=64, norm="batch"):
+    """D: images (n, channels, image_size, image_size) -> logits (n, 1).
+
+    ``norm`` is the layer after each inner convolution: batch (DCGAN), layer, instance or none."""
     check_image_size(image_size)
     if image_size == 28:
         return nn.Sequential(
             nn.Conv2d(channels, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False), *critic_norm(norm, 128, 7), nn.LeakyReLU(0.2),
             nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
     levels = _levels(image_size)
     layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
-    width = ndf
+    width, size = ndf, image_size // 2
     for _ in range(levels - 1):
-        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2)]
+        size //= 2
+        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *critic_norm(norm, width * 2, size),
+                   nn.LeakyReLU(0.2)]
         width *= 2
     layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False), nn.Flatten()]
     return nn.Sequential(*layers)
@@ -115,11 +140,11 @@ class Discriminator(nn.Module):
         return cls(nn.Sequential(*layers[:-head_layers]), head, feature_shape)
 
 
-def dcgan_discriminator_parts(image_size=28, channels=1, ndf=64):
+def dcgan_discriminator_parts(image_size=28, channels=1, ndf=64, norm="batch"):
     """``dcgan_discriminator`` as a Discriminator. At 28 px the features are the flattened
     128x7x7 maps before the Linear; at other sizes the (ndf * 2^(levels-1), 4, 4) maps before the
     last 4x4 convolution (512x4x4 at 64 px)."""
-    D = dcgan_discriminator(image_size, channels, ndf)
+    D = dcgan_discriminator(image_size, channels, ndf, norm)
     if image_size == 28:
         return Discriminator.split(D, 1, (128 * 7 * 7,))
     width = ndf * 2 ** (_levels(image_size) - 1)
