@@ -124,3 +124,17 @@ def test_d_steps_gives_g_one_step_per_k_batches(tmp_path):
     trainer = training.train(tiny(tmp_path, "k", epochs=1, limit=48, d_steps=2), quiet)
     assert trainer.optimizers["D"].step_count == 3 and trainer.optimizers["G"].step_count == 1
     assert np.isnan(trainer.history["loss_G"][0]) and np.isfinite(trainer.history["loss_G"][1])
+
+
+def test_epoch_end_hooks_run_after_each_epoch_and_on_resume(tmp_path):
+    calls = []
+
+    def hook(trainer, run, epoch):
+        calls.append((epoch, trainer.epoch, run.path))
+        return {"half_epoch": [np.float32(epoch) / 2], "nothing": []}
+
+    training.train(tiny(tmp_path, "a", epochs=1), quiet, on_epoch_end=[hook])
+    training.resume(str(tmp_path / "a"), quiet, on_epoch_end=(hook,), epochs=2)
+    assert calls == [(1, 1, str(tmp_path / "a")), (2, 2, str(tmp_path / "a"))]
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [r for r in rows if "half_epoch" in r] == [{"epoch": 1, "half_epoch": 0.5}, {"epoch": 2, "half_epoch": 1.0}]

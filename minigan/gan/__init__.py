@@ -50,18 +50,18 @@ def available_models():
     return [n for n, (m, _) in MODELS.items() if importlib.util.find_spec(m) is not None]
 
 
-def train(config, echo=print):
-    """Train a new run; see ``minigan.gan.training.train``."""
+def train(config, echo=print, on_epoch_end=()):
+    """Train a new run; see ``minigan.gan.training.train`` (``on_epoch_end``: its epoch-end hooks)."""
     from minigan.gan import training
 
-    return training.train(config, echo)
+    return training.train(config, echo, on_epoch_end)
 
 
-def resume(path, echo=print, **overrides):
+def resume(path, echo=print, on_epoch_end=(), **overrides):
     """Continue a run from its checkpoint; see ``minigan.gan.training.resume``."""
     from minigan.gan import training
 
-    return training.resume(path, echo, **overrides)
+    return training.resume(path, echo, on_epoch_end, **overrides)
 
 
 __all__ = ["MODELS", "TrainConfig", "Trainer", "available_models", "get_trainer_class", "resume", "train"]

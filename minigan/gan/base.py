@@ -1,4 +1,4 @@
-"""The Trainer every GAN model subclasses, and the configuration it is built from.
+"""The Trainer every GAN model subclasses: its networks, optimizers and Generators, and the D and G steps.
 
 Notation: z is noise (n, nz) ~ N(0, I), y class labels (n,), x images (n, c, h, w) in [-1, 1],
 G the generator, D the discriminator (logits (n, 1)), k = ``d_steps``.
@@ -10,17 +10,18 @@ One step on a batch of real x (Goodfellow et al. 2014, Algorithm 1):
             frozen so that their gradients are not even computed
 
 The G step reuses the D step's fake, so G runs forward once per step (as pytorch/examples does).
+Each step is three pieces: D's verdicts (``d_logits``, ``g_logits``), the loss, and ``minimize``
+(the loss plus ``penalties``, backward, Adam); a new loss or penalty changes one of them.
 A subclass overrides only what differs: ``build`` (its networks, registered by name with
 ``add_network``), ``generate``/``discriminate``/``draw_labels`` (conditioning) and, for a model
 with several G/D pairs (LAPGAN: one per pyramid level), ``train_step`` -- calling ``d_step`` and
 ``g_step`` with each pair's names -- ``sample`` and ``sample_grid``. Checkpoints save every
 registered network, optimizer and Generator by name, so such a model needs nothing more.
+The settings and random streams are in ``config``, G's inputs and samples in ``sampler``.
 """
 
 import contextlib
-import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,115 +29,12 @@ from minigan import backend, optim
 from minigan.errors import MiniganError
 from minigan.function import no_grad
 from minigan.gan import diagnostics, losses, techniques
-from minigan.nn.container import Dropout
+from minigan.gan.config import DEFAULT_EPOCHS, RNG_NAMES, TrainConfig, make_generators, seed_dropout
+from minigan.gan.sampler import SAMPLE_CHUNK, Sampler
 from minigan.tensor import Tensor
 
-DEFAULT_EPOCHS = 5
-RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay")  # append only: spawn order seeds them
-SAMPLE_CHUNK = 512  # images generated at once by ``sample``: bounds memory for large n
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run is built from; each field is one ``minigan train`` option.
-
-    Attributes:
-        dataset (str): mnist, fashion-mnist, folder or synthetic.
-        model (str): gan, dcgan, cgan or lapgan.
-        arch (str or None): cgan only: "mlp" (the paper's, default) or "conv".
-        epochs (int): total passes over the data (a resumed run stops at this total).
-        batch_size (int): images per step.
-        nz (int): noise dimensions.
-        lr, lr_g, lr_d (float): Adam's learning rate; lr_g / lr_d override it for G / D.
-        beta1, beta2 (float): Adam's betas.
-        d_steps (int): D steps per G step (k in Goodfellow et al.'s Algorithm 1).
-        loss (str): a name from ``losses.LOSSES``: non-saturating (default), minimax, least-squares,
-            hinge, relativistic, relativistic-average or turing (T-GAN).
-        image_size (int or None): image side; None keeps the dataset's own.
-        channels (int or None): 1 or 3; None keeps the dataset's own.
-        seed (int): the one seed every random Generator is spawned from.
-        data_dir (str or None): where the data files are (the image folder for "folder").
-        limit (int or None): train on the first ``limit`` images only.
-        run_dir (str or None): the run folder; None means runs/<dataset>-<model>-<timestamp>.
-        log_every (int): steps between log lines (and, on the GPU, between NaN checks).
-        checkpoint_every (int): steps between mid-epoch checkpoints; 0: at epoch ends only.
-        keep (int): epoch checkpoints kept besides last.npz; 0 keeps them all.
-        sample_every (int): epochs between sample grids (the last epoch always gets one).
-        device (str): cpu or gpu.
-        label_smoothing (float): one-sided label smoothing A (Salimans et al. 2016): D's target on
-            data is 1 - A, on fakes still 0; BCE losses (non-saturating, minimax) only; 0: off.
-        instance_noise (float): instance noise sigma S (Sonderby et al. 2016): N(0, sigma^2) added
-            to every image D sees, real and fake, in the D and the G step, sigma annealed
-            linearly from S to 0 over the run's epochs * steps per epoch (a resume that raises
-            --epochs stretches the rest of the schedule); 0: off.
-        feature_matching (bool): G minimises ||mean f(x) - mean f(G(z))||^2 / F over D's F features
-            instead of its --loss G loss (Salimans et al. 2016); D keeps its --loss.
-        minibatch_discrimination (int): B > 0 puts a minibatch discrimination layer of B kernels
-            (of 5 dimensions each) in D's head (Salimans et al. 2016); 0: off.
-        vbn (bool): virtual batch norm in G: statistics from a fixed reference batch of 64 noise
-            vectors plus the example itself (Salimans et al. 2016).
-        historical_averaging (float): L > 0 adds L ||theta - mean of past thetas||^2 to both
-            players' losses (Salimans et al. 2016); 0: off.
-        replay (int): N > 0 keeps N earlier fakes and shows D half a batch of them each step
-            (Shrivastava et al. 2017); 0: off.
-        latent (str): "gaussian" (z ~ N(0, I)) or "mixture" (DeLiGAN: a learned mixture of
-            ``components`` Gaussians, Gurumurthy et al. 2017).
-        components (int): K, the mixture's Gaussians.
-        mixture_reg (float): weight of DeLiGAN's penalty mean((1 - sigma)^2) in G's loss.
-        limit_per_class (int or None): train on the first N images of each class only (DeLiGAN's
-            little-data setting).
-    """
-
-    dataset: str = "mnist"
-    model: str = "dcgan"
-    arch: str | None = None
-    epochs: int = DEFAULT_EPOCHS
-    batch_size: int = 128
-    nz: int = 100
-    lr: float = 2e-4
-    lr_g: float | None = None
-    lr_d: float | None = None
-    beta1: float = 0.5
-    beta2: float = 0.999
-    d_steps: int = 1
-    loss: str = "non-saturating"
-    image_size: int | None = None
-    channels: int | None = None
-    seed: int = 0
-    data_dir: str | None = None
-    limit: int | None = None
-    run_dir: str | None = None
-    log_every: int = 50
-    checkpoint_every: int = 0
-    keep: int = 5
-    sample_every: int = 1
-    device: str = "cpu"
-    label_smoothing: float = 0.0
-    instance_noise: float = 0.0
-    feature_matching: bool = False
-    minibatch_discrimination: int = 0
-    vbn: bool = False
-    historical_averaging: float = 0.0
-    replay: int = 0
-    latent: str = "gaussian"
-    components: int = 10
-    mixture_reg: float = 1 / 3  # DeLiGAN's MNIST code
-    limit_per_class: int | None = None
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values):
-        """A config from a saved dict; keys this version does not know are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
-
-
-def make_generators(seed):
-    """One independent numpy Generator per role, all spawned from ``seed``."""
-    children = np.random.SeedSequence(seed).spawn(len(RNG_NAMES))
-    return {name: np.random.default_rng(s) for name, s in zip(RNG_NAMES, children)}
+# TrainConfig and the random streams live in config, SAMPLE_CHUNK in sampler: importable from here too
+__all__ = ["DEFAULT_EPOCHS", "RNG_NAMES", "SAMPLE_CHUNK", "TrainConfig", "Trainer", "make_generators"]
 
 
 def _mean_sigmoid(logits):
@@ -146,7 +44,7 @@ def _mean_sigmoid(logits):
     return ((xp.tanh(0.5 * logits) + 1) * 0.5).mean()
 
 
-class Trainer:
+class Trainer(Sampler):
     """Networks, optimizers, random Generators and the steps of one GAN model.
 
     Args:
@@ -168,10 +66,8 @@ class Trainer:
     """
 
     name = None  # the --model name
-    conditional = False  # G and D take class labels
     has_encoder = True  # D is a networks.Discriminator (features, then a head)
     single_pair = True  # one G and one D, named "G" and "D"
-    grid_size = 64  # images in a sample grid
 
     @classmethod
     def check_config(cls, config):
@@ -196,7 +92,7 @@ class Trainer:
         self.build()
         techniques.install(self)
         self.mixture_latent = techniques.mixture_latent_of(self.networks["G"]) if self.single_pair else None
-        self._seed_dropout()
+        seed_dropout(self.networks, self.rngs)
         self.optimizers = {}
         for name, net in self.networks.items():
             net.to(config.device)
@@ -223,50 +119,7 @@ class Trainer:
         own = self.config.lr_g if role == "G" else self.config.lr_d
         return own if own is not None else self.config.lr
 
-    def _seed_dropout(self):
-        """Give each Dropout layer its own Generator, seeded from rngs['dropout'] and saved with
-        the others, so that a resumed run drops the same units."""
-        for net_name, net in self.networks.items():
-            for path, m in net.named_modules():
-                if isinstance(m, Dropout):
-                    seed = int(self.rngs["dropout"].integers(2**63))
-                    m.reseed(seed)  # the GPU generator, made lazily by the layer, starts from it
-                    m._rngs["cpu"] = self.rngs[f"dropout:{net_name}.{path}"] = np.random.default_rng(seed)
-
-    # -- inputs -------------------------------------------------------------------------
-    @property
-    def nz(self):
-        return self.config.nz
-
-    def draw_noise(self, n, rng=None):
-        """The latent vectors of n fakes, float32 on the host (the same draws on any device):
-        z ~ N(0, I) of shape (n, nz); with --latent mixture, [eps, w] of shape (n, nz + K),
-        eps ~ N(0, I) and w a one-hot choice of the mixture component (techniques.MixtureGenerator)."""
-        rng = rng or self.rngs["noise"]
-        z = rng.standard_normal((n, self.nz), dtype=np.float32)
-        if self.config.latent == "mixture":
-            z = np.concatenate([z, techniques.mixture_one_hot(n, self.config.components, rng)], axis=1)
-        return z
-
-    def draw_labels(self, n, rng=None):
-        """Class labels for n fakes (uniform over the classes), or None when unconditional."""
-        if not self.conditional:
-            return None
-        return (rng or self.rngs["noise"]).integers(0, self.num_classes, n, dtype=np.int64)
-
-    def make_fixed_inputs(self):
-        """The sample grid's inputs, drawn once from rngs['sample'] and kept all run long."""
-        rng = self.rngs["sample"]
-        fixed = {"z": self.draw_noise(self.grid_size, rng)}
-        labels = self.draw_labels(self.grid_size, rng)
-        if labels is not None:
-            fixed["labels"] = labels
-        return fixed
-
-    def to_device(self, array):
-        """A host array on the run's device (None stays None)."""
-        return None if array is None else backend.to_device(array, self.config.device)
-
+    # -- D's inputs ----------------------------------------------------------------------
     def instance_noise_sigma(self):
         """sigma = S * (1 - t), t the fraction of the run done: completed steps over
         epochs * steps_per_epoch (completed epochs over epochs when steps_per_epoch is unknown).
@@ -379,11 +232,7 @@ class Trainer:
             pairwise loss, mean sigmoid T(x_r, x_f) and T(x_f, x_r)), penalties, gradient norms.
         """
         real_in, fake_in = self.with_instance_noise(real), self.with_instance_noise(fake.detach())
-        if self.loss.pairwise:
-            real_logits, fake_logits = self.pairwise_logits(self.features(real_in, cond, d),
-                                                            self.features(fake_in, fake_cond, d), d)
-        else:
-            real_logits, fake_logits = self.discriminate(real_in, cond), self.discriminate(fake_in, fake_cond)
+        real_logits, fake_logits = self.d_logits(real_in, cond, fake_in, fake_cond, d)
         if self.config.label_smoothing:  # one-sided: only the real target drops (BCE losses only)
             loss = self.loss.d_loss(real_logits, fake_logits, real_target=1.0 - self.config.label_smoothing)
         else:
@@ -391,6 +240,13 @@ class Trainer:
         extra = self.minimize(loss, d)
         return {"loss_D": loss.data, "D_x": _mean_sigmoid(real_logits.data),
                 "D_G_z": _mean_sigmoid(fake_logits.data), **extra}
+
+    def d_logits(self, real_in, cond, fake_in, fake_cond, d="D"):
+        """D's verdicts (real_logits, fake_logits) in the D step: D(x) and D(G(z)), or for a pairwise
+        loss (T-GAN) T(x_r, x_f) and T(x_f, x_r) from D's encoded features."""
+        if self.loss.pairwise:
+            return self.pairwise_logits(self.features(real_in, cond, d), self.features(fake_in, fake_cond, d), d)
+        return self.discriminate(real_in, cond), self.discriminate(fake_in, fake_cond)
 
     def g_step(self, fake, fake_cond, real, cond, g="G", d="D"):
         """Minimise L_G(D(G(z))) over the parameters of network ``g``, ``d`` frozen.
@@ -405,23 +261,7 @@ class Trainer:
         D.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed
         try:
             fake_in = self.with_instance_noise(fake)
-            real_logits = None
-            if self.loss.pairwise or self.config.feature_matching:
-                f_fake = self.features(fake_in, fake_cond, d)
-                with no_grad():
-                    f_real = self.features(self.with_instance_noise(real), cond, d)
-                if self.loss.pairwise:
-                    real_logits, fake_logits = self.pairwise_logits(f_real, f_fake, d)
-                else:
-                    fake_logits = D.head(f_fake)
-                    if self.loss.g_needs_real:
-                        with no_grad():
-                            real_logits = D.head(f_real)
-            else:
-                fake_logits = self.discriminate(fake_in, fake_cond)
-                if self.loss.g_needs_real:
-                    with no_grad():
-                        real_logits = self.discriminate(self.with_instance_noise(real), cond)
+            fake_logits, real_logits, f_real, f_fake = self.g_logits(fake_in, fake_cond, real, cond, d)
             if self.config.feature_matching:
                 loss = techniques.feature_matching_loss(f_real, f_fake)
             else:
@@ -432,38 +272,31 @@ class Trainer:
         # D(G(z)) once more, now judged by the updated D (pytorch/examples' "D(G(z)) before / after").
         return {"loss_G": loss.data, "D_G_z2": _mean_sigmoid(fake_logits.data), **extra}
 
-    # -- sampling -------------------------------------------------------------------------
-    def sample(self, n=None, z=None, labels=None, rng=None):
-        """Images from G in eval mode (batch norm uses its running statistics).
+    def g_logits(self, fake_in, fake_cond, real, cond, d="D"):
+        """D's view in the G step: (fake_logits, real_logits, f_real, f_fake).
 
-        Args:
-            n (int): how many (ignored when z is given).
-            z (numpy array or None): noise (n, nz); None draws it from ``rng``.
-            labels (numpy int array or None): conditional models: the class of each image;
-                None draws them from ``rng``.
-            rng (numpy Generator or None): default rngs['sample'].
-        Returns:
-            numpy float32 (n, c, h, w) in [-1, 1].
-        """
-        rng = rng or self.rngs["sample"]
-        z = self.draw_noise(n, rng) if z is None else np.asarray(z, dtype=np.float32)
-        if self.conditional and labels is None:
-            labels = self.draw_labels(len(z), rng)
-        G, chunks = self.networks["G"], []
-        G.eval()
-        try:
+        G's gradient flows through fake_logits and f_fake; what D sees of data (real_logits, f_real)
+        is computed without a graph, and only when needed: real_logits when the G loss compares
+        with data (else None), the features f when the loss is pairwise or G matches features
+        (else None)."""
+        real_logits, f_real, f_fake = None, None, None
+        if self.loss.pairwise or self.config.feature_matching:
+            f_fake = self.features(fake_in, fake_cond, d)
             with no_grad():
-                for i in range(0, len(z), SAMPLE_CHUNK):
-                    y = None if labels is None else self.to_device(np.asarray(labels[i:i + SAMPLE_CHUNK]))
-                    x = self.generate(Tensor(self.to_device(z[i:i + SAMPLE_CHUNK])), y)
-                    chunks.append(backend.to_cpu(x.data))
-        finally:
-            G.train()
-        return np.concatenate(chunks)
-
-    def sample_grid(self):
-        """(images, images per row) of the grid drawn from the fixed inputs."""
-        return self.sample(z=self.fixed["z"], labels=self.fixed.get("labels")), None
+                f_real = self.features(self.with_instance_noise(real), cond, d)
+            if self.loss.pairwise:
+                real_logits, fake_logits = self.pairwise_logits(f_real, f_fake, d)
+            else:
+                fake_logits = self.networks[d].head(f_fake)
+                if self.loss.g_needs_real:
+                    with no_grad():
+                        real_logits = self.networks[d].head(f_real)
+        else:
+            fake_logits = self.discriminate(fake_in, fake_cond)
+            if self.loss.g_needs_real:
+                with no_grad():
+                    real_logits = self.discriminate(self.with_instance_noise(real), cond)
+        return fake_logits, real_logits, f_real, f_fake
 
     # -- bookkeeping ------------------------------------------------------------------------
     def record(self, rows):

@@ -3,7 +3,14 @@
 Each epoch: batches from a seeded BatchIterator -> ``trainer.train_step`` -> metrics kept as device
 arrays, brought to the host every ``log_every`` steps (every step on the CPU, where it costs
 nothing) and checked for NaN/inf -> a log line; at the epoch's end a sample grid, the loss
-curve and a checkpoint. A NaN or inf stops the run before anything bad is saved.
+curve, a checkpoint, then the epoch-end hooks and the warnings of ``diagnostics.diagnose``.
+A NaN or inf stops the run before anything bad is saved.
+
+An epoch-end hook is a callable ``hook(trainer, run, epoch) -> {name: [values]}``: it measures
+something after epoch ``epoch`` (e.g. ``minigan.evaluate.class_check.ClassCheck``, which asks
+the judge how many classes the samples cover). Its lists join the history that ``diagnose``
+reads, and the last value of each is written to metrics.jsonl with the epoch. Training itself
+knows no judge: whoever starts the run (the CLI, ``minigan ablate``) passes the hooks it wants.
 """
 
 import dataclasses
@@ -78,12 +85,13 @@ def load_data(config):
                              limit=config.limit, channels=config.channels, limit_per_class=config.limit_per_class)
 
 
-def train(config, echo=print):
+def train(config, echo=print, on_epoch_end=()):
     """Train a new run.
 
     Args:
         config (TrainConfig): the settings; ``run_dir`` None picks runs/<dataset>-<model>-<time>.
         echo (callable): prints one line (the CLI passes click.echo).
+        on_epoch_end (sequence of callables): epoch-end hooks (see the module docstring).
     Returns:
         the Trainer, trained.
     Raises:
@@ -102,7 +110,7 @@ def train(config, echo=print):
     run.write_config(config)
     echo(f"run folder: {run.path}")
     describe(trainer, dataset, echo)
-    fit(trainer, dataset, run, echo)
+    fit(trainer, dataset, run, echo, on_epoch_end)
     return trainer
 
 
@@ -127,12 +135,13 @@ def merged_config(ckpt, overrides):
     return config
 
 
-def resume(path, echo=print, **overrides):
+def resume(path, echo=print, on_epoch_end=(), **overrides):
     """Continue a run exactly where its checkpoint left it, up to ``epochs`` in total.
 
     Args:
         path (str): a run folder (its checkpoints/last.npz) or a checkpoint .npz.
         echo (callable): prints one line.
+        on_epoch_end (sequence of callables): epoch-end hooks (see the module docstring).
         **overrides: TrainConfig fields. ``epochs`` (the total), ``log_every``, ``device``,
             ``run_dir`` (another, new folder to continue in) and a few others may change;
             any other field must equal the checkpoint's.
@@ -163,7 +172,7 @@ def resume(path, echo=print, **overrides):
     echo(f"run folder: {run.path}")
     echo(f"resuming from {ckpt_path} after epoch {trainer.epoch}, step {trainer.step}")
     describe(trainer, dataset, echo)
-    fit(trainer, dataset, run, echo)
+    fit(trainer, dataset, run, echo, on_epoch_end)
     return trainer
 
 
@@ -186,11 +195,12 @@ def describe(trainer, dataset, echo):
          f"on the {cfg.device}, seed {cfg.seed}")
 
 
-def fit(trainer, dataset, run, echo=print):
+def fit(trainer, dataset, run, echo=print, on_epoch_end=()):
     """Train ``trainer`` from its current epoch/step up to ``config.epochs`` epochs.
 
     Writes into ``run``: samples/real.png (first), per epoch samples/epoch_NNN.png, loss.png,
-    checkpoints; metrics.jsonl per log line. Ctrl-C finishes the step, saves last.npz and stops.
+    checkpoints; metrics.jsonl per log line and per epoch-end hook result. Ctrl-C finishes the
+    step, saves last.npz and stops.
     """
     cfg = trainer.config
     batches = data.BatchIterator(dataset, cfg.batch_size, trainer.rngs["data"])
@@ -205,7 +215,7 @@ def fit(trainer, dataset, run, echo=print):
         while trainer.epoch < cfg.epochs:
             start = time.perf_counter()
             run_epoch(trainer, batches, run, monitor, interrupt, echo)
-            end_epoch(trainer, batches, run, monitor, echo, time.perf_counter() - start)
+            end_epoch(trainer, batches, run, monitor, echo, time.perf_counter() - start, on_epoch_end)
 
 
 def run_epoch(trainer, batches, run, monitor, interrupt, echo):
@@ -235,8 +245,9 @@ def run_epoch(trainer, batches, run, monitor, interrupt, echo):
     bar.close()
 
 
-def end_epoch(trainer, batches, run, monitor, echo, seconds):
-    """Log the last steps, then write the sample grid, the loss curve and the checkpoints."""
+def end_epoch(trainer, batches, run, monitor, echo, seconds, on_epoch_end=()):
+    """Log the last steps, write the sample grid, the loss curve and the checkpoints, then run the
+    epoch-end hooks and print the warnings of ``diagnose``."""
     cfg = trainer.config
     monitor.log(len(batches))
     trainer.epoch += 1
@@ -251,27 +262,22 @@ def end_epoch(trainer, batches, run, monitor, echo, seconds):
     save_checkpoint(trainer, batches, run, monitor, epoch_end=True)
     written.append(f"{checkpoint.FOLDER}/{checkpoint.epoch_name(e)}")
     echo(f"epoch {e}/{cfg.epochs} done in {format_duration(seconds)}: wrote {', '.join(written)}")
-    summary = class_check(trainer, run, e)
+    summary = run_hooks(on_epoch_end, trainer, run, e)
     for warning in diagnostics.diagnose({**trainer.history, **summary}, trainer.num_classes or 10):
         echo(f"warning: {warning}")
 
 
-def class_check(trainer, run, epoch, n=1000):
-    """When the dataset's judge is already in the cache (it is never trained here), classify n
-    samples drawn with a Generator of their own (the run's streams stay untouched) and log
-    classes_covered and top_class_share, so ``diagnose`` can spot mode collapse.
-    Returns {name: [value]}, or {} when there is no judge for these images."""
-    from minigan import judge  # floor 7, and optional: imported only at an epoch's end
-
-    if trainer.image_shape != (1, 28, 28) or epoch < 2:  # first-epoch samples are still blobs
-        return {}
-    try:
-        classifier = judge.load_judge(trainer.config.dataset, train_if_missing=False)
-    except MiniganError:
-        return {}
-    summary = diagnostics.class_summary(classifier, trainer.sample(n, rng=np.random.default_rng(epoch)))
-    run.append_metrics({"epoch": epoch, **summary})
-    return {k: [v] for k, v in summary.items()}
+def run_hooks(hooks, trainer, run, epoch):
+    """Call each epoch-end hook; returns their {name: [values]} merged, after writing the last value
+    of each to metrics.jsonl as one row with the epoch (no row when the hooks measured nothing)."""
+    summary = {}
+    for hook in hooks:
+        summary.update(hook(trainer, run, epoch) or {})
+    last = {name: values[-1] for name, values in summary.items() if len(values)}
+    row = {name: v.item() if hasattr(v, "item") else v for name, v in last.items()}  # numpy scalars as numbers
+    if row:
+        run.append_metrics({"epoch": epoch, **row})
+    return summary
 
 
 def save_checkpoint(trainer, batches, run, monitor, epoch_end=False):

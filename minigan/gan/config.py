@@ -1,0 +1,128 @@
+"""What a training run is built from: its settings (``TrainConfig``, one field per ``minigan train``
+option) and the seeded random streams every draw of the run goes through (``make_generators``,
+``seed_dropout``).
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from minigan.nn.container import Dropout
+
+DEFAULT_EPOCHS = 5
+RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay")  # append only: spawn order seeds them
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run is built from; each field is one ``minigan train`` option.
+
+    Attributes:
+        dataset (str): mnist, fashion-mnist, folder or synthetic.
+        model (str): gan, dcgan, cgan or lapgan.
+        arch (str or None): cgan only: "mlp" (the paper's, default) or "conv".
+        epochs (int): total passes over the data (a resumed run stops at this total).
+        batch_size (int): images per step.
+        nz (int): noise dimensions.
+        lr, lr_g, lr_d (float): Adam's learning rate; lr_g / lr_d override it for G / D.
+        beta1, beta2 (float): Adam's betas.
+        d_steps (int): D steps per G step (k in Goodfellow et al.'s Algorithm 1).
+        loss (str): a name from ``losses.LOSSES``: non-saturating (default), minimax, least-squares,
+            hinge, relativistic, relativistic-average or turing (T-GAN).
+        image_size (int or None): image side; None keeps the dataset's own.
+        channels (int or None): 1 or 3; None keeps the dataset's own.
+        seed (int): the one seed every random Generator is spawned from.
+        data_dir (str or None): where the data files are (the image folder for "folder").
+        limit (int or None): train on the first ``limit`` images only.
+        run_dir (str or None): the run folder; None means runs/<dataset>-<model>-<timestamp>.
+        log_every (int): steps between log lines (and, on the GPU, between NaN checks).
+        checkpoint_every (int): steps between mid-epoch checkpoints; 0: at epoch ends only.
+        keep (int): epoch checkpoints kept besides last.npz; 0 keeps them all.
+        sample_every (int): epochs between sample grids (the last epoch always gets one).
+        device (str): cpu or gpu.
+        label_smoothing (float): one-sided label smoothing A (Salimans et al. 2016): D's target on
+            data is 1 - A, on fakes still 0; BCE losses (non-saturating, minimax) only; 0: off.
+        instance_noise (float): instance noise sigma S (Sonderby et al. 2016): N(0, sigma^2) added
+            to every image D sees, real and fake, in the D and the G step, sigma annealed
+            linearly from S to 0 over the run's epochs * steps per epoch (a resume that raises
+            --epochs stretches the rest of the schedule); 0: off.
+        feature_matching (bool): G minimises ||mean f(x) - mean f(G(z))||^2 / F over D's F features
+            instead of its --loss G loss (Salimans et al. 2016); D keeps its --loss.
+        minibatch_discrimination (int): B > 0 puts a minibatch discrimination layer of B kernels
+            (of 5 dimensions each) in D's head (Salimans et al. 2016); 0: off.
+        vbn (bool): virtual batch norm in G: statistics from a fixed reference batch of 64 noise
+            vectors plus the example itself (Salimans et al. 2016).
+        historical_averaging (float): L > 0 adds L ||theta - mean of past thetas||^2 to both
+            players' losses (Salimans et al. 2016); 0: off.
+        replay (int): N > 0 keeps N earlier fakes and shows D half a batch of them each step
+            (Shrivastava et al. 2017); 0: off.
+        latent (str): "gaussian" (z ~ N(0, I)) or "mixture" (DeLiGAN: a learned mixture of
+            ``components`` Gaussians, Gurumurthy et al. 2017).
+        components (int): K, the mixture's Gaussians.
+        mixture_reg (float): weight of DeLiGAN's penalty mean((1 - sigma)^2) in G's loss.
+        limit_per_class (int or None): train on the first N images of each class only (DeLiGAN's
+            little-data setting).
+    """
+
+    dataset: str = "mnist"
+    model: str = "dcgan"
+    arch: str | None = None
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = 128
+    nz: int = 100
+    lr: float = 2e-4
+    lr_g: float | None = None
+    lr_d: float | None = None
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1
+    loss: str = "non-saturating"
+    image_size: int | None = None
+    channels: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    limit: int | None = None
+    run_dir: str | None = None
+    log_every: int = 50
+    checkpoint_every: int = 0
+    keep: int = 5
+    sample_every: int = 1
+    device: str = "cpu"
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
+    feature_matching: bool = False
+    minibatch_discrimination: int = 0
+    vbn: bool = False
+    historical_averaging: float = 0.0
+    replay: int = 0
+    latent: str = "gaussian"
+    components: int = 10
+    mixture_reg: float = 1 / 3  # DeLiGAN's MNIST code
+    limit_per_class: int | None = None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """A config from a saved dict; keys this version does not know are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def make_generators(seed):
+    """One independent numpy Generator per role, all spawned from ``seed``."""
+    children = np.random.SeedSequence(seed).spawn(len(RNG_NAMES))
+    return {name: np.random.default_rng(s) for name, s in zip(RNG_NAMES, children)}
+
+
+def seed_dropout(networks, rngs):
+    """Give each Dropout layer of ``networks`` (name -> Module) its own Generator, seeded from
+    rngs["dropout"] and added to ``rngs`` (so saved with the others): a resumed run drops the same units."""
+    for net_name, net in networks.items():
+        for path, m in net.named_modules():
+            if isinstance(m, Dropout):
+                seed = int(rngs["dropout"].integers(2**63))
+                m.reseed(seed)  # the GPU generator, made lazily by the layer, starts from it
+                m._rngs["cpu"] = rngs[f"dropout:{net_name}.{path}"] = np.random.default_rng(seed)

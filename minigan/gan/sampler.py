@@ -1,0 +1,89 @@
+"""What G is fed and what it makes: latent draws (noise, class labels), the fixed inputs of the sample
+grids, and images sampled in eval mode.
+
+``Trainer`` inherits these from ``Sampler``; a model overrides what differs (CGAN: the fixed inputs
+and the grid's rows; LAPGAN: the latent's length and ``sample``). A Sampler reads, from the Trainer
+it is part of: ``config`` (nz, latent, components, device), ``rngs``, ``networks``, ``num_classes``
+and ``generate``.
+"""
+
+import numpy as np
+
+from minigan import backend
+from minigan.function import no_grad
+from minigan.gan import techniques
+from minigan.tensor import Tensor
+
+SAMPLE_CHUNK = 512  # images generated at once by ``sample``: bounds memory for large n
+
+
+class Sampler:
+    """Latent draws and samples of a Trainer's G (see the module docstring)."""
+
+    conditional = False  # G and D take class labels
+    grid_size = 64  # images in a sample grid
+
+    @property
+    def nz(self):
+        return self.config.nz
+
+    def draw_noise(self, n, rng=None):
+        """The latent vectors of n fakes, float32 on the host (the same draws on any device):
+        z ~ N(0, I) of shape (n, nz); with --latent mixture, [eps, w] of shape (n, nz + K),
+        eps ~ N(0, I) and w a one-hot choice of the mixture component (techniques.MixtureGenerator)."""
+        rng = rng or self.rngs["noise"]
+        z = rng.standard_normal((n, self.nz), dtype=np.float32)
+        if self.config.latent == "mixture":
+            z = np.concatenate([z, techniques.mixture_one_hot(n, self.config.components, rng)], axis=1)
+        return z
+
+    def draw_labels(self, n, rng=None):
+        """Class labels for n fakes (uniform over the classes), or None when unconditional."""
+        if not self.conditional:
+            return None
+        return (rng or self.rngs["noise"]).integers(0, self.num_classes, n, dtype=np.int64)
+
+    def make_fixed_inputs(self):
+        """The sample grid's inputs, drawn once from rngs['sample'] and kept all run long."""
+        rng = self.rngs["sample"]
+        fixed = {"z": self.draw_noise(self.grid_size, rng)}
+        labels = self.draw_labels(self.grid_size, rng)
+        if labels is not None:
+            fixed["labels"] = labels
+        return fixed
+
+    def to_device(self, array):
+        """A host array on the run's device (None stays None)."""
+        return None if array is None else backend.to_device(array, self.config.device)
+
+    def sample(self, n=None, z=None, labels=None, rng=None):
+        """Images from G in eval mode (batch norm uses its running statistics).
+
+        Args:
+            n (int): how many (ignored when z is given).
+            z (numpy array or None): noise (n, nz); None draws it from ``rng``.
+            labels (numpy int array or None): conditional models: the class of each image;
+                None draws them from ``rng``.
+            rng (numpy Generator or None): default rngs['sample'].
+        Returns:
+            numpy float32 (n, c, h, w) in [-1, 1].
+        """
+        rng = rng or self.rngs["sample"]
+        z = self.draw_noise(n, rng) if z is None else np.asarray(z, dtype=np.float32)
+        if self.conditional and labels is None:
+            labels = self.draw_labels(len(z), rng)
+        G, chunks = self.networks["G"], []
+        G.eval()
+        try:
+            with no_grad():
+                for i in range(0, len(z), SAMPLE_CHUNK):
+                    y = None if labels is None else self.to_device(np.asarray(labels[i:i + SAMPLE_CHUNK]))
+                    x = self.generate(Tensor(self.to_device(z[i:i + SAMPLE_CHUNK])), y)
+                    chunks.append(backend.to_cpu(x.data))
+        finally:
+            G.train()
+        return np.concatenate(chunks)
+
+    def sample_grid(self):
+        """(images, images per row) of the grid drawn from the fixed inputs."""
+        return self.sample(z=self.fixed["z"], labels=self.fixed.get("labels")), None
