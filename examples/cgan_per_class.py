@@ -26,7 +26,7 @@ def load_or_train(args):
         if not trainer.conditional:
             raise SystemExit(f"{args.checkpoint} holds a {trainer.name} model; this example needs a cgan one.")
         return trainer
-    config = gan.TrainConfig(dataset="mnist", model="cgan", arch=args.arch, epochs=args.epochs,
+    config = gan.TrainConfig(dataset=args.dataset, model="cgan", arch=args.arch, epochs=args.epochs,
                              limit=args.limit, seed=args.seed, run_dir=os.path.join(args.out, "run"))
     return gan.train(config)
 
@@ -36,6 +36,8 @@ def main():
     parser.add_argument("--checkpoint", help="a cgan run folder or checkpoint .npz to sample instead of training")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist", "synthetic"], default="mnist",
+                        help="what to train on (synthetic: generated shapes, no files; for smoke tests)")
     parser.add_argument("--arch", choices=["mlp", "conv"], default=None, help="mlp (the paper's, default) or conv")
     parser.add_argument("--per-class", type=int, default=10, help="images per class (columns)")
     parser.add_argument("--out", default="cgan_per_class_out", help="output folder")

@@ -7,6 +7,7 @@ generator step with BCE-with-logits, and a grid of samples from fixed noise afte
 
     python examples/dcgan_mnist.py --limit 6400 --epochs 1    # a couple of minutes on a CPU
     python examples/dcgan_mnist.py --epochs 5                 # digits of every class
+    python examples/dcgan_mnist.py --dataset synthetic --limit 128 --epochs 1   # a smoke test
 """
 
 import argparse
@@ -86,12 +87,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist", "synthetic"], default="mnist",
+                        help="28x28 images to learn (synthetic: generated shapes, no files; for smoke tests)")
     parser.add_argument("--out", default="dcgan_mnist_out", help="folder for the sample grids")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
-    dataset = load_dataset("mnist", limit=args.limit)  # float32 (n, 1, 28, 28) in [-1, 1]
+    dataset = load_dataset(args.dataset, limit=args.limit)  # float32 (n, 1, 28, 28) in [-1, 1]
     print(f"{len(dataset.images)} images from {dataset.source}")
     G, D = make_generator(), make_discriminator()
     dcgan_init(G, rng)

@@ -30,7 +30,7 @@ def load_or_train(args):
         if trainer.name != "lapgan":
             raise SystemExit(f"{args.checkpoint} holds a {trainer.name} model; this example needs a lapgan one.")
         return trainer
-    config = gan.TrainConfig(dataset="mnist", model="lapgan", epochs=args.epochs, limit=args.limit,
+    config = gan.TrainConfig(dataset=args.dataset, model="lapgan", epochs=args.epochs, limit=args.limit,
                              seed=args.seed, run_dir=os.path.join(args.out, "run"))
     return gan.train(config)
 
@@ -40,6 +40,8 @@ def main():
     parser.add_argument("--checkpoint", help="a lapgan run folder or checkpoint .npz to draw instead of training")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist", "synthetic"], default="mnist",
+                        help="what to train on (synthetic: generated shapes, no files; for smoke tests)")
     parser.add_argument("--n", type=int, default=8, help="digits per picture")
     parser.add_argument("--out", default="lapgan_pyramid_out", help="output folder")
     parser.add_argument("--seed", type=int, default=0)

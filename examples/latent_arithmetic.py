@@ -29,16 +29,17 @@ def ink(x):
     return ((x + 1) / 2).reshape(len(x), -1).mean(axis=1)
 
 
-def exemplars(x, digits, confidence, digit, bold, k):
+def exemplars(x, digits, confidence, digit, bold, k, min_confidence=0.9):
     """Rows of the k boldest (or thinnest) samples the judge is sure show ``digit``."""
-    sure = np.flatnonzero((digits == digit) & (confidence > 0.9))
+    sure = np.flatnonzero((digits == digit) & (confidence > min_confidence))
     if len(sure) < 2 * k:
-        raise MiniganError(f"only {len(sure)} confident samples of {digit}; draw more with --pool.")
+        raise MiniganError(f"only {len(sure)} confident samples of {digit}; draw more with --pool "
+                           "(or lower --confidence).")
     order = sure[np.argsort(ink(x[sure]))]
     return order[-k:] if bold else order[:k]
 
 
-def arithmetic(trainer, digit_a, digit_b, k=3, pool=2000, seed=0, noise=0.25, variants=7):
+def arithmetic(trainer, digit_a, digit_b, k=3, pool=2000, seed=0, noise=0.25, variants=7, min_confidence=0.9):
     """The concept rows and the result row of bold A - thin A + thin B.
 
     Returns:
@@ -53,7 +54,7 @@ def arithmetic(trainer, digit_a, digit_b, k=3, pool=2000, seed=0, noise=0.25, va
     groups = {"bold A": (digit_a, True), "thin A": (digit_a, False), "thin B": (digit_b, False)}
     rows, captions, means = [], [], {}
     for name, (digit, bold) in groups.items():
-        picked = exemplars(x, digits, confidence, digit, bold, k)
+        picked = exemplars(x, digits, confidence, digit, bold, k, min_confidence)
         means[name] = z[picked].mean(axis=0)
         rows.append(np.concatenate([x[picked], trainer.sample(z=means[name][None])]))
         captions.append(f"{'bold' if bold else 'thin'} {digit}")
@@ -72,6 +73,8 @@ def main(argv=None):
     parser.add_argument("--to-digit", type=int, default=1, help="B: the digit the contrast is added to")
     parser.add_argument("--exemplars", type=int, default=3, help="samples averaged per concept (the paper: 3)")
     parser.add_argument("--pool", type=int, default=2000, help="samples drawn to find the exemplars")
+    parser.add_argument("--confidence", type=float, default=0.9,
+                        help="the judge's least probability for an exemplar's digit (default 0.9)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="latent_arithmetic.png")
     args = parser.parse_args(argv)
@@ -80,7 +83,7 @@ def main(argv=None):
         if trainer.conditional:
             raise MiniganError("vector arithmetic on z needs an unconditional model (gan, dcgan), not cgan.")
         rows, captions, result, j = arithmetic(trainer, args.from_digit, args.to_digit, args.exemplars,
-                                               args.pool, args.seed)
+                                               args.pool, args.seed, min_confidence=args.confidence)
     except MiniganError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 2
