@@ -316,3 +316,13 @@ def test_cli_mistake_is_one_line(tmp_path):
     result = CliRunner().invoke(main, ["ablate", "synthetic", "--variant", "dropout", "--out", str(tmp_path / "o")])
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error: unknown technique 'dropout'")
+
+
+def test_variants_train_with_the_epoch_end_class_check(monkeypatch):
+    """By default each variant trains as `minigan train` does: with the judge's class check after each epoch."""
+    from minigan.evaluate.class_check import ClassCheck
+
+    seen = []
+    monkeypatch.setattr(gan, "train", lambda config, echo, on_epoch_end=(): seen.append(list(on_epoch_end)))
+    ablate.train_checked(gan.TrainConfig(dataset="synthetic"), print)
+    assert len(seen) == 1 and [type(hook) for hook in seen[0]] == [ClassCheck]
