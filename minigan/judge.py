@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from minigan import __version__, data, nn, optim
+from minigan import __version__, data, files, nn, optim
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.function import no_grad
@@ -33,6 +33,11 @@ TARGET_ACCURACY = {"mnist": 0.99, "fashion-mnist": 0.90}
 # shifts but 91.38% after 5 without (its garments are centred: shifting them only blurs the classes).
 DEFAULT_EPOCHS = {"mnist": 3, "fashion-mnist": 5, "synthetic": 30}  # synthetic: 500 images, 4 steps an epoch
 DEFAULT_SHIFT = {"mnist": 1, "fashion-mnist": 0, "synthetic": 1}
+# What each judge reads, known without loading its data, so that samples can be checked before a
+# judge is loaded or trained: channels, image side, classes, and a lower bound on the train images
+# of each class (the linear probe draws balanced labelled subsets); tests/test_judge.py compares
+# them with the data.
+JUDGE_INPUTS = {"mnist": (1, 28, 10, 4000), "fashion-mnist": (1, 28, 10, 6000), "synthetic": (1, 28, 10, 50)}
 
 
 class Judge(nn.Module):
@@ -129,6 +134,29 @@ def canonical_dataset(name):
         raise MiniganError(f"there is no judge for dataset {name!r}: a judge needs labelled classes; "
                            f"use one of {', '.join(JUDGE_DATASETS)}.")
     return key
+
+
+def input_spec(dataset):
+    """(channels, image side, classes, fewest train images of a class) of ``dataset``'s judge.
+
+    Raises:
+        MiniganError: a dataset that cannot have a judge.
+    """
+    return JUDGE_INPUTS[canonical_dataset(dataset)]
+
+
+def check_training(dataset_name, epochs, seed, out_path, batch_size=128, limit=None):
+    """Raise MiniganError, before any data is loaded, when ``train_judge`` could not run or save."""
+    canonical_dataset(dataset_name)
+    if epochs is not None and (not isinstance(epochs, (int, np.integer)) or epochs < 1):
+        raise MiniganError(f"--epochs must be a whole number of 1 or more, not {epochs!r}.")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MiniganError(f"--seed must be a whole number of 0 or more, not {seed!r}.")
+    if batch_size < 1:
+        raise MiniganError(f"batch_size must be 1 or more, not {batch_size}.")
+    data.check_limits(limit, None)
+    if out_path is not None:
+        files.check_writable(out_path, "--out", what="judge file")
 
 
 def save_judge(judge, path):
@@ -254,6 +282,7 @@ def train_judge(dataset_name, epochs=None, seed=0, out_path=None, data_dir=None,
     Returns:
         Judge in eval mode; ``meta`` holds dataset, test_accuracy, epochs, seed, train_seconds.
     """
+    check_training(dataset_name, epochs, seed, out_path, batch_size, limit)
     key = canonical_dataset(dataset_name)
     epochs = epochs or DEFAULT_EPOCHS[key]
     max_shift = DEFAULT_SHIFT[key] if max_shift is None else max_shift

@@ -11,58 +11,58 @@ An output ending in .png is a grid; one ending in .npz holds ``images`` (n, c, h
 """
 
 import os
-import secrets
 
 import numpy as np
 
-from minigan import images
+from minigan import files, images, limits
 from minigan.errors import MiniganError
 from minigan.gan import checkpoint
 
 MODES = ("lerp", "slerp")
 
 
-def _check_out(out):
+def check_out(out):
+    """The extension of ``out`` (.png or .npz), once it is known to be writable."""
     ext = os.path.splitext(os.fspath(out))[1].lower()
     if ext not in (".png", ".npz"):
         raise MiniganError(f"--out {out} must end in .png (a picture grid) or .npz (the image arrays).")
+    files.check_writable(out, "--out", what="image file")
     return ext
+
+
+def check_seed(seed):
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MiniganError(f"--seed must be a whole number of 0 or more, not {seed!r}.")
+
+
+def check_label(ckpt, label):
+    """Raise MiniganError unless ``label`` (None or a class) suits the checkpoint's model."""
+    from minigan import gan
+
+    if label is None:
+        return
+    meta = ckpt.meta
+    if not gan.get_trainer_class(meta["model"]).conditional:
+        raise MiniganError(f"--label needs a conditional model (cgan); this checkpoint is a {meta['model']} model.")
+    if not 0 <= label < int(meta["num_classes"]):
+        raise MiniganError(f"--label {label} is not a class of this model; use 0 to {int(meta['num_classes']) - 1}.")
 
 
 def _write(out, x, labels=None, nrow=None):
     """A PNG grid or an .npz of the arrays, written atomically."""
-    if _check_out(out) == ".png":
+    if os.path.splitext(os.fspath(out))[1].lower() == ".png":
         images.save_grid(x, out, nrow=nrow)
         return
     arrays = {"images": x} if labels is None else {"images": x, "labels": np.asarray(labels, dtype=np.int64)}
-    folder = os.path.dirname(os.path.abspath(out))
-    tmp = os.path.join(folder, f".{os.path.basename(out)}.{secrets.token_hex(4)}.tmp")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, out)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise MiniganError(f"cannot write {out} ({e.strerror or e}); choose a writable --out.") from e
-
-
-def _labels_for(trainer, n, label):
-    """Labels for n conditional samples: all ``label``, or each class in turn (None when unconditional)."""
-    if label is not None and not trainer.conditional:
-        raise MiniganError(f"--label needs a conditional model (cgan); this checkpoint is a {trainer.name} model.")
-    if not trainer.conditional:
-        return None
-    if label is not None:
-        if not 0 <= label < trainer.num_classes:
-            raise MiniganError(f"--label {label} is not a class of this model; use 0 to {trainer.num_classes - 1}.")
-        return np.full(n, label, dtype=np.int64)
-    return None
+    with files.atomic_open(out, "samples", "choose a writable --out.") as f:
+        np.savez(f, **arrays)
 
 
 def sample(ckpt_path, n=64, out="samples.png", label=None, device="cpu", seed=0):
     """Draw n images from a checkpoint's generator and save them.
+
+    Every argument is checked (against the checkpoint's model, image shape and classes, and
+    the memory budget of ``minigan.limits``) before the generator is built.
 
     Args:
         ckpt_path (str): a checkpoint .npz or a run folder (its checkpoints/last.npz).
@@ -75,13 +75,21 @@ def sample(ckpt_path, n=64, out="samples.png", label=None, device="cpu", seed=0)
     Returns:
         (images, labels): numpy float32 (n, c, h, w) in [-1, 1], int64 (n,) or None.
     """
-    _check_out(out)
+    check_out(out)
     if n < 1:
         raise MiniganError(f"--n must be positive, not {n}.")
-    trainer = checkpoint.build_trainer(ckpt_path, device)
-    labels, nrow = _labels_for(trainer, n, label), None
-    if trainer.conditional and labels is None:  # classes in turn: grid column k shows class k
-        labels, nrow = np.arange(n, dtype=np.int64) % trainer.num_classes, trainer.num_classes
+    check_seed(seed)
+    ckpt = checkpoint.load(ckpt_path)
+    check_label(ckpt, label)
+    limits.check_images_fit(n, ckpt.meta["image_shape"], f"--n {n}", "draw fewer images, or several files with "
+                            "different --seed.")
+    trainer = checkpoint.build_trainer(ckpt, device)
+    labels, nrow = None, None
+    if trainer.conditional:  # one class for all, or classes in turn: grid column k shows class k
+        if label is not None:
+            labels = np.full(n, label, dtype=np.int64)
+        else:
+            labels, nrow = np.arange(n, dtype=np.int64) % trainer.num_classes, trainer.num_classes
     x = trainer.sample(n=n, labels=labels, rng=np.random.default_rng(seed))
     _write(out, x, labels, nrow)
     return x, labels
@@ -124,15 +132,21 @@ def interpolate(ckpt_path, out="walk.png", steps=10, rows=8, mode="lerp", label=
     Returns:
         numpy float32 (rows * steps, c, h, w).
     """
-    _check_out(out)
+    check_out(out)
     if mode not in MODES:
         raise MiniganError(f"unknown --mode {mode!r}; choose lerp or slerp.")
     if steps < 2 or rows < 1:
         raise MiniganError(f"a walk needs --steps of at least 2 and --rows of at least 1 (got {steps}, {rows}).")
-    trainer = checkpoint.build_trainer(ckpt_path, device)
-    labels = _labels_for(trainer, rows, label)
-    if trainer.conditional and labels is None:
-        labels = np.arange(rows, dtype=np.int64) % trainer.num_classes
+    check_seed(seed)
+    ckpt = checkpoint.load(ckpt_path)
+    check_label(ckpt, label)
+    limits.check_images_fit(rows * steps, ckpt.meta["image_shape"], f"--rows {rows} --steps {steps}",
+                            "ask for fewer walks or shorter ones.")
+    trainer = checkpoint.build_trainer(ckpt, device)
+    labels = None
+    if trainer.conditional:  # one class for all walks, or row r of class r mod K
+        labels = np.full(rows, label, dtype=np.int64) if label is not None else (
+            np.arange(rows, dtype=np.int64) % trainer.num_classes)
     rng = np.random.default_rng(seed)
     z0, z1 = trainer.draw_noise(rows, rng), trainer.draw_noise(rows, rng)
     walk = lerp if mode == "lerp" else slerp

@@ -44,7 +44,8 @@ def download_verified(filename, mirrors, sha256, dest_dir, timeout=DOWNLOAD_TIME
     """Download ``filename`` into ``dest_dir`` from the first mirror that serves the right bytes.
 
     The body goes to a temporary file beside the destination and is moved into place with
-    ``os.replace`` only once its SHA-256 matches, so the cache never holds a partial or bad file.
+    ``os.replace`` only once its SHA-256 matches, so the cache never holds a partial or bad file,
+    whatever stops the transfer (a dropped connection, a timeout, Ctrl-C).
 
     Args:
         filename (str): file name, appended to each mirror URL.
@@ -82,7 +83,11 @@ def download_verified(filename, mirrors, sha256, dest_dir, timeout=DOWNLOAD_TIME
                 return final
             mismatches.append(f"{url} gave SHA-256 {digest[:16]}...")
         except (OSError, http.client.HTTPException) as e:  # URLError and timeouts are OSErrors
-            failures.append(f"{urllib.parse.urlsplit(url).netloc}: {getattr(e, 'reason', None) or e}")
+            reason = getattr(e, "reason", None) or e or type(e).__name__
+            got = os.path.getsize(tmp) if os.path.exists(tmp) else 0
+            if got:  # a transfer cut short: its partial file is removed below, never kept
+                reason = f"interrupted after {got} bytes: {reason}"
+            failures.append(f"{urllib.parse.urlsplit(url).netloc}: {reason}")
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)

@@ -3,15 +3,42 @@
 import json
 import os
 
+from minigan import files, judge
 from minigan.errors import MiniganError
 from minigan.evaluate.probe import probe_discriminator
-from minigan.evaluate.samples import images_for, is_checkpoint
+from minigan.evaluate.samples import draw, is_checkpoint, open_target
 from minigan.evaluate.scorecard import compare, format_table
+
+PROBE_LABELS = (100, 1000)  # labelled train images the linear probe fits on, balanced over the classes
+
+
+def check_options(target, probe=False, pool=None, json_path=None):
+    """Raise MiniganError, before anything is loaded, on options that cannot work together."""
+    if pool is not None and not probe:
+        raise MiniganError("--pool applies to --probe only; add --probe or drop --pool.")
+    if pool is not None and pool < 1:
+        raise MiniganError(f"--pool must be 1 or more (a POOL x POOL grid), not {pool}.")
+    if probe and os.path.exists(target) and not is_checkpoint(target):
+        raise MiniganError("--probe needs a checkpoint (it probes the discriminator); a samples file has none.")
+    if json_path and json_path != "-":
+        files.check_writable(json_path, "--json", what="JSON file")
+
+
+def check_probe(dataset):
+    """Raise MiniganError when ``dataset``'s train split has too few images of a class for the probe."""
+    _, _, classes, fewest = judge.input_spec(dataset)
+    need = max(PROBE_LABELS) // classes
+    if fewest < need:
+        raise MiniganError(f"--probe fits on up to {max(PROBE_LABELS)} labelled train images, {need} of each class, "
+                           f"but {dataset} has only {fewest} of a class; probe a model of mnist or fashion-mnist.")
 
 
 def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=False, pool=None, data_dir=None,
-                device="cpu", echo=None):
+                device="cpu", echo=None, json_path=None):
     """Score a checkpoint's generator (n fresh samples) or a samples file.
+
+    Every input is checked first (``check_options``, ``samples.open_target``): no sample is
+    drawn and no judge is loaded or trained for input that cannot be scored.
 
     Args:
         target (str): a checkpoint .npz, a run folder, or a samples .npz/.npy.
@@ -24,22 +51,27 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
         data_dir (str or None): where the dataset's files are.
         device (str): where the generator runs.
         echo (callable or None): progress lines (judge training on first use).
+        json_path (str or None): also write the report there as JSON ('-': nothing is written;
+            ``write_json(report, "-")`` gives the text).
     Returns:
         dict: target, dataset, judge_accuracy, samples, real (rows), probe (or None).
     """
-    images, labels, trained_on, description = images_for(target, n, seed, device)
-    dataset = dataset or trained_on or "mnist"
-    if probe and not is_checkpoint(target):
-        raise MiniganError("--probe needs a checkpoint (it probes the discriminator); a samples file has none.")
-    report = compare(images, labels, dataset, None, data_dir, seed, reference, echo)
+    check_options(target, probe, pool, json_path)
+    opened = open_target(target, dataset, n)
+    if probe:
+        check_probe(opened.dataset)
+    images, labels, description = draw(opened, n, seed, device)
+    report = compare(images, labels, opened.dataset, None, data_dir, seed, reference, echo)
     report.update({"target": target, "description": description, "probe": None})
     if probe:
         from minigan.gan import checkpoint
 
-        D = checkpoint.build_trainer(target, device).networks.get("D")
+        D = checkpoint.build_trainer(opened.checkpoint, device).networks.get("D")
         if D is None:
             raise MiniganError(f"{target} has no network named D to probe.")
-        report["probe"] = probe_discriminator(D, report["dataset"], (100, 1000), seed, data_dir, pool)
+        report["probe"] = probe_discriminator(D, report["dataset"], PROBE_LABELS, seed, data_dir, pool)
+    if json_path and json_path != "-":
+        write_json(report, json_path)
     return report
 
 
@@ -61,8 +93,6 @@ def write_json(report, path):
     text = json.dumps(report, indent=2, default=float) + "\n"
     if path == "-":
         return text
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with files.atomic_open(path, "JSON report", "choose a writable --json.") as f:
+        f.write(text.encode())
     return text

@@ -2,8 +2,8 @@
 
 Entries of the archive (each a plain array; text is a 0-d unicode array):
 
-    meta                 JSON: format, minigan version, model, dataset, image_shape, num_classes,
-                         epoch, step, networks, config
+    meta                 JSON: format, format_version, minigan version, model, dataset, image_shape,
+                         num_classes, epoch, step, networks, config
     net/<name>/<key>     each network's state_dict: parameters and batch-norm buffers
     optim/<name>/<key>   each optimizer's state_dict: step, exp_avg.<i>, exp_avg_sq.<i>
     rng/<name>           JSON of each Generator's bit_generator.state (data order, noise, dropout, ...)
@@ -14,6 +14,9 @@ Entries of the archive (each a plain array; text is a 0-d unicode array):
 
 Networks and optimizers are saved by name, so a model with several G/D pairs (LAPGAN) needs
 nothing special. Arrays are stored on the host; loading puts them on the trainer's device.
+
+``format_version`` counts changes to this layout that an older minigan could not read; a
+checkpoint of a newer version is refused with both versions named (one without it is version 1).
 """
 
 import json
@@ -26,6 +29,7 @@ from minigan import __version__, backend, files
 from minigan.errors import MiniganError
 
 FORMAT = "minigan-checkpoint"
+FORMAT_VERSION = 1  # raise it when a checkpoint written now could not be read by the previous code
 LAST = "last.npz"
 FOLDER = "checkpoints"
 
@@ -56,7 +60,7 @@ def state_arrays(trainer):
 
 def meta_of(trainer):
     config = trainer.config.to_dict()
-    return {"format": FORMAT, "minigan_version": __version__, "model": trainer.name,
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "minigan_version": __version__, "model": trainer.name,
             "dataset": config["dataset"], "image_shape": list(trainer.image_shape),
             "num_classes": trainer.num_classes, "epoch": trainer.epoch, "step": trainer.step,
             "networks": list(trainer.networks), "config": config}
@@ -132,19 +136,20 @@ class Checkpoint:
         return TrainConfig.from_dict(self.meta["config"])
 
 
+DAMAGED_FIX = "use another checkpoint (an epoch_NNN.npz beside it) or start a new run."
+
+
 def load(path):
     """Read and check a checkpoint file (``allow_pickle=False``: no code runs on load).
 
+    The headers are checked first (``files.array_headers``: no object arrays, nothing larger
+    than the memory budget), then every entry is read, so the zip's CRCs are checked too.
+
     Raises:
-        MiniganError: missing, damaged, truncated, or not a minigan checkpoint.
+        MiniganError: missing, damaged, truncated, not a minigan checkpoint, or of a newer format.
     """
     path = find(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}  # reads every entry: CRCs are checked
-    except Exception as e:  # BadZipFile, zlib.error, EOFError, ValueError, OSError...
-        raise MiniganError(f"checkpoint {path} is damaged or truncated ({type(e).__name__}: {e}); "
-                           "use another checkpoint (an epoch_NNN.npz beside it) or start a new run.") from e
+    arrays = files.load_arrays(path, "minigan checkpoint", DAMAGED_FIX)
     try:
         meta = json.loads(str(arrays["meta"]))
         ok = meta.get("format") == FORMAT
@@ -153,7 +158,17 @@ def load(path):
     if not ok:
         raise MiniganError(f"{path} is not a minigan checkpoint (no valid 'meta' entry); "
                            "pass a file written by `minigan train`.")
+    check_version(meta, path)
     return Checkpoint(path, meta, arrays)
+
+
+def check_version(meta, path):
+    """Raise MiniganError when the checkpoint's format is newer than this minigan reads."""
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise MiniganError(f"checkpoint {path} has format version {version}, but this minigan ({__version__}) "
+                           f"reads format versions up to {FORMAT_VERSION}; it was written by a newer minigan: "
+                           "upgrade minigan (pip install -U minigan) to use it.")
 
 
 def check_matches(ckpt, model, dataset, image_shape, num_classes):
@@ -203,14 +218,14 @@ def build_trainer(path, device="cpu"):
     """The trainer a checkpoint was saved from, rebuilt and restored (no data needed).
 
     Args:
-        path (str): a checkpoint .npz or a run folder.
+        path (str or Checkpoint): a checkpoint .npz or a run folder, or a checkpoint already loaded.
         device (str): cpu or gpu -- a checkpoint loads on either.
     Returns:
         Trainer.
     """
     from minigan import gan
 
-    ckpt = load(path)
+    ckpt = path if isinstance(path, Checkpoint) else load(path)
     config = ckpt.config
     config.device = device
     cls = gan.get_trainer_class(ckpt.meta["model"])

@@ -1,4 +1,4 @@
-"""What a training run watches: step metrics, NaN/inf, log lines, and Ctrl-C.
+"""What a training run watches: step metrics, NaN/inf, log lines, and Ctrl-C or SIGTERM.
 
 Metrics arrive from ``train_step`` as 0-d arrays on the device. They stay there until
 ``collect`` brings all pending ones to the host in one transfer per metric, so a GPU run
@@ -120,12 +120,15 @@ def log_text(means):
 
 
 class GracefulInterrupt:
-    """While active, the first Ctrl-C only sets ``requested`` (the loop then saves and stops);
-    a second one interrupts at once. Outside the main thread it does nothing."""
+    """While active, the first Ctrl-C (SIGINT) or SIGTERM (``kill``, a job scheduler's stop) only sets
+    ``requested`` (the loop then saves a checkpoint and stops); a second one interrupts at once.
+    Outside the main thread it does nothing."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self.previous = None
+        self.previous = {}
 
     def _handler(self, signum, frame):
         if self.requested:
@@ -134,10 +137,11 @@ class GracefulInterrupt:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
+            self.previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        self.previous = {}
         return False

@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 
+from minigan import files
 from minigan.errors import MiniganError
 from minigan.gan import checkpoint
 
@@ -32,12 +33,13 @@ def default_path(config, root=DEFAULT_ROOT, now=None):
 
 
 def check_fresh(path):
-    """Raise MiniganError when ``path`` exists and is not an empty folder."""
+    """Raise MiniganError when ``path`` exists and is not an empty folder, or cannot be created."""
     if os.path.isdir(path) and os.listdir(path):
         raise MiniganError(f"run folder {path} already holds files and a new run never overwrites them; "
                            f"choose another --out, or continue that run with --resume {path}.")
     if os.path.exists(path) and not os.path.isdir(path):
         raise MiniganError(f"{path} is a file, not a folder; choose another --out.")
+    files.check_writable(path, "--out", folder=True, what="run folder")
 
 
 class RunFolder:

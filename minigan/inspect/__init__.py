@@ -106,6 +106,25 @@ def trainer_step_report(trainer, batch_size=64, data_dir=None):
                         lambda x, y: trainer.train_step(trainer.to_device(x), trainer.to_device(y)))
 
 
+def check_options(target, dataset="mnist", image_size=None, channels=None, step=False, batch_size=64, graph=None):
+    """Raise MiniganError, before any model is built or data loaded, on options that cannot work."""
+    from minigan import files, gan
+
+    if target in gan.MODELS:
+        data.check_image_size(image_size)
+        data.check_channels(channels)
+        key = data.ALIASES.get(str(dataset).lower(), str(dataset).lower())
+        if key not in data.DATASETS:
+            raise MiniganError(f"unknown dataset {dataset!r}; choose one of {', '.join(data.DATASETS)}.")
+    elif image_size is not None or channels is not None:
+        raise MiniganError(f"--image-size and --channels apply to model names only; the checkpoint {target} "
+                           "fixes its own image shape, so drop them.")
+    if (step or graph) and batch_size < 2:
+        raise MiniganError(f"a training step needs --batch-size of 2 or more, not {batch_size}.")
+    if graph:
+        files.check_writable(graph, "--graph", what="graph file")
+
+
 def inspect_report(target, dataset="mnist", image_size=None, channels=None, step=False, batch_size=64, graph=None,
                    data_dir=None, device="cpu"):
     """What ``minigan inspect`` prints: the layer tables, and with ``step`` (or ``graph``) one watched step.
@@ -121,6 +140,7 @@ def inspect_report(target, dataset="mnist", image_size=None, channels=None, step
     Returns:
         str: the text to print.
     """
+    check_options(target, dataset, image_size, channels, step, batch_size, graph)
     trainer = trainer_for(target, dataset, image_size, channels, device)
     parts = [format_layer_table(table, f"{trainer.name} {name}") for name, table in network_tables(trainer).items()]
     if step or graph:

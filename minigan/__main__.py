@@ -1,0 +1,5 @@
+"""`python -m minigan ...` runs the `minigan` command."""
+
+from minigan.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""`minigan train`: a new run, or --resume of an earlier one."""
+
+import click
+from click.core import ParameterSource
+
+from minigan import gan
+from minigan.cli.decorators import device_option, friendly_errors, seed_option
+from minigan.errors import MiniganError
+from minigan.gan.losses import LOSSES as LOSS_NAMES
+
+TRAIN_DATASETS = ("mnist", "fashion-mnist", "folder", "synthetic")
+TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
+
+
+@click.command(context_settings={"max_content_width": 110})
+@click.argument("dataset", metavar="DATASET")
+@click.argument("path", required=False, type=click.Path())
+@click.option("--model", default="dcgan", show_default=True, metavar="|".join(TRAIN_MODELS),
+              help="Which GAN: gan (Goodfellow 2014, MLPs), dcgan (Radford 2015), cgan (Mirza 2014), lapgan.")
+@click.option("--arch", type=click.Choice(["mlp", "conv"]), default=None,
+              help="cgan only: mlp (the paper's, default) or conv (DCGAN networks, labels as planes).")
+@click.option("--epochs", type=int, default=gan.TrainConfig.epochs, show_default=True,
+              help="Total passes over the data; with --resume, the total including those already done.")
+@click.option("--batch-size", type=int, default=128, show_default=True, help="Images per step.")
+@click.option("--nz", type=int, default=100, show_default=True, help="Noise dimensions.")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate of G and D.")
+@click.option("--lr-g", type=float, default=None, help="G's learning rate (default: --lr).")
+@click.option("--lr-d", type=float, default=None, help="D's learning rate (default: --lr).")
+@click.option("--beta1", type=float, default=0.5, show_default=True, help="Adam beta1.")
+@click.option("--beta2", type=float, default=0.999, show_default=True, help="Adam beta2.")
+@click.option("--d-steps", type=int, default=1, show_default=True, help="D steps per G step (k in Algorithm 1).")
+@click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,
+              help="The GAN objective: non-saturating (-log D(G(z))), minimax (the 2014 game), least-squares "
+                   "(LSGAN), hinge, relativistic (RSGAN), relativistic-average (RaSGAN) or turing (T-GAN: a pairwise "
+                   "discriminator on D's encoded features); "
+                   "equations in minigan/gan/losses.py.")
+@click.option("--label-smoothing", type=float, default=0.0, show_default=True, metavar="A",
+              help="One-sided label smoothing (Salimans et al. 2016): D's target on real images is 1 - A "
+                   "(0.1: 0.9), on fakes still 0. BCE losses only (non-saturating, minimax); 0: off.")
+@click.option("--instance-noise", type=float, default=0.0, show_default=True, metavar="S",
+              help="Instance noise (Sonderby et al. 2016): Gaussian noise of std sigma added to real and fake "
+                   "images whenever D sees them (D and G steps), sigma annealed linearly from S to 0 over "
+                   "the run's steps; 0: off.")
+@click.option("--feature-matching", is_flag=True, default=False,
+              help="Feature matching (Salimans et al. 2016): G minimises ||mean f(x) - mean f(G(z))||^2 (per "
+                   "feature) over the features f of D's last hidden layer instead of its --loss G loss.")
+@click.option("--minibatch-discrimination", type=int, default=0, show_default=True, metavar="B",
+              help="Minibatch discrimination (Salimans et al. 2016): D's head also sees each image's L1-kernel "
+                   "similarity to the rest of its batch, through B kernels (100: the paper's); 0: off.")
+@click.option("--vbn", is_flag=True, default=False,
+              help="Virtual batch norm in G (Salimans et al. 2016): each example normalised with the statistics "
+                   "of a fixed reference batch plus itself, not of its own batch.")
+@click.option("--historical-averaging", type=float, default=0.0, show_default=True, metavar="L",
+              help="Historical averaging (Salimans et al. 2016): adds L ||theta - mean of past thetas||^2 to "
+                   "G's and D's losses; 0: off.")
+@click.option("--replay", type=int, default=0, show_default=True, metavar="N",
+              help="Replay buffer (Shrivastava et al. 2017): keep N earlier fakes; once full, half of each fake "
+                   "batch D sees comes from it; 0: off.")
+@click.option("--latent", type=click.Choice(["gaussian", "mixture"]), default="gaussian", show_default=True,
+              help="z ~ N(0, I), or DeLiGAN's (Gurumurthy et al. 2017) learned mixture of --components Gaussians "
+                   "(learned means and scales, reparameterised sampling), meant for little data.")
+@click.option("--components", type=int, default=10, show_default=True, metavar="K",
+              help="--latent mixture: the number of Gaussians.")
+@click.option("--mixture-reg", type=float, default=1 / 3, show_default="1/3", metavar="L",
+              help="--latent mixture: weight of the scale penalty mean((1 - sigma)^2) in G's loss "
+                   "(1/3 as DeLiGAN's MNIST code).")
+@click.option("--image-size", type=int, default=None,
+              help="Resize images to this side (default: the data's own; 64 for a folder).")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None,
+              help="1 (gray) or 3 (RGB); default: the data's.")
+@seed_option("Seeds init, data order, noise and dropout.")
+@click.option("--data-dir", type=click.Path(), default=None,
+              help="Where the MNIST/Fashion-MNIST files are (default: $MINIGAN_DATA or ~/.cache/minigan).")
+@click.option("--limit", type=int, default=None, help="Train on the first N images only (quick tries, smoke tests).")
+@click.option("--limit-per-class", type=int, default=None, metavar="N",
+              help="Train on the first N images of each class only (little data, e.g. DeLiGAN's 50 per class).")
+@click.option("--out", "--run-dir", "run_dir", type=click.Path(), default=None,
+              help="Run folder (default: runs/<dataset>-<model>-<time>); never overwritten.")
+@click.option("--resume", type=click.Path(), default=None,
+              help="Continue a run exactly: its folder or a checkpoint .npz.")
+@click.option("--log-every", type=int, default=50, show_default=True, help="Steps between log lines.")
+@click.option("--checkpoint-every", type=int, default=0, show_default=True,
+              help="Steps between mid-epoch checkpoints (0: at each epoch's end only).")
+@click.option("--keep", type=int, default=5, show_default=True, help="Epoch checkpoints kept (0: all).")
+@click.option("--sample-every", type=int, default=1, show_default=True, help="Epochs between sample grids.")
+@device_option
+@friendly_errors
+def train(dataset, path, resume, **options):
+    """Train a GAN on DATASET: mnist, fashion-mnist, folder PATH or synthetic.
+
+    Prints the run folder first, then a progress bar and every --log-every steps
+    loss_D, loss_G, D(x) and D(G(z)). Each epoch writes a sample grid from fixed
+    noise (samples/epoch_NNN.png), the loss curve (loss.png), metrics.jsonl and a
+    checkpoint. Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume continues exactly.
+
+    \b
+    Examples:
+      minigan train mnist                                  # DCGAN, 5 epochs, CPU
+      minigan train mnist --model cgan --epochs 20
+      minigan train fashion-mnist --model dcgan --image-size 32
+      minigan train folder ./faces --image-size 64 --channels 3
+      minigan train synthetic --epochs 1 --limit 256       # a smoke test, no files needed
+      minigan train mnist --resume runs/mnist-dcgan-20250101-120000 --epochs 10
+    """
+    from minigan.evaluate.class_check import ClassCheck
+
+    options["channels"] = None if options["channels"] is None else int(options["channels"])
+    if path is not None:
+        if options["data_dir"] is not None and options["data_dir"] != path:
+            raise MiniganError(f"give the data folder once: PATH {path} or --data-dir {options['data_dir']}.")
+        options["data_dir"] = path
+    if dataset == "folder" and options["data_dir"] is None:
+        raise MiniganError("`minigan train folder` needs the image folder: minigan train folder PATH.")
+    hooks = [ClassCheck()]  # each epoch's samples classified by a cached judge: a warning on mode collapse
+    if resume is None:
+        gan.train(gan.TrainConfig(dataset=dataset, **options), echo=click.echo, on_epoch_end=hooks)
+        return
+    ctx = click.get_current_context()
+    given = {k: v for k, v in options.items()
+             if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    if path is not None:
+        given["data_dir"] = path
+    gan.resume(resume, echo=click.echo, on_epoch_end=hooks, dataset=dataset, **given)
