@@ -26,6 +26,26 @@ import numba
 import numpy as np
 from numba import prange
 
+
+# Note [Numba cache]
+#     cache=True keeps each compiled loop on disk, so a run starts without compiling. Left to itself,
+#     Numba writes those files into a __pycache__ beside this file: inside site-packages when
+#     minigan is installed, where pip does not know them, so `pip uninstall` leaves minigan/ behind
+#     as an empty namespace package that shadows a later install ("cannot import name
+#     '__version__' from 'minigan' (unknown location)"). So unless the user chose a place
+#     (NUMBA_CACHE_DIR, or Numba's config file), the cache goes to a user cache folder instead.
+#     Numba fixes each function's cache folder when the decorator runs (below), reading
+#     numba.config.CACHE_DIR: setting that attribute first is enough, and leaves the environment alone.
+def numba_cache_dir():
+    """$MINIGAN_CACHE/numba, else $XDG_CACHE_HOME/minigan/numba, else ~/.cache/minigan/numba."""
+    root = os.environ.get("MINIGAN_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "minigan")
+    return os.path.join(root, "numba")
+
+
+if not numba.config.CACHE_DIR:
+    numba.config.CACHE_DIR = numba_cache_dir()
+
 _jit = numba.njit(cache=True)
 _pjit = numba.njit(cache=True, parallel=True)  # prange loops split over the cores
 
