@@ -118,9 +118,9 @@ def circles(edges, exceptions=floors.EXCEPTIONS):
 def test_every_unit_is_on_exactly_one_floor():
     listed = [unit for floor in floors.FLOORS for unit in floor.units]
     assert len(listed) == len(set(listed)), f"listed twice: {sorted(u for u in listed if listed.count(u) > 1)}"
-    on_disk = units_on_disk()
-    assert not on_disk - set(listed), f"minigan/ has units minigan/floors.py does not list: {sorted(on_disk - set(listed))}"
-    assert not set(listed) - on_disk, f"minigan/floors.py lists units minigan/ lacks: {sorted(set(listed) - on_disk)}"
+    on_disk, listed = units_on_disk(), set(listed)
+    assert not on_disk - listed, f"minigan/ has units minigan/floors.py does not list: {sorted(on_disk - listed)}"
+    assert not listed - on_disk, f"minigan/floors.py lists units minigan/ lacks: {sorted(listed - on_disk)}"
     assert len({floor.label for floor in floors.FLOORS}) == len(floors.FLOORS)
 
 

@@ -24,7 +24,8 @@ tried again on every run.
 from minigan.ablate.folder import KIND, RESULT
 from minigan.ablate.run import ablate, command_line, default_out, run_variant, score_run, train_checked
 from minigan.ablate.table import format_markdown, format_table
-from minigan.ablate.variants import TECHNIQUES, Variant, base_config, is_on, plan, refusal, settings_text, techniques_help
+from minigan.ablate.variants import (TECHNIQUES, Variant, base_config, is_on, plan, refusal, settings_text,
+                                     techniques_help)
 
 __all__ = ["KIND", "RESULT", "TECHNIQUES", "Variant", "ablate", "base_config", "command_line", "default_out",
            "format_markdown", "format_table", "is_on", "plan", "refusal", "run_variant", "score_run",

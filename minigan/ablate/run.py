@@ -176,7 +176,8 @@ def ablate(dataset="mnist", model="dcgan", epochs=1, limit=30000, batch_size=128
         what = "" if variant.technique is None else f" ({TECHNIQUES[variant.technique][0]})"
         echo(f"[{i}/{len(rows)}] {variant.name}{what}")
         try:
-            result["rows"].append(run_variant(variant, eval_samples, train or train_checked, evaluate or score_run, echo))
+            row = run_variant(variant, eval_samples, train or train_checked, evaluate or score_run, echo)
+            result["rows"].append(row)
         except KeyboardInterrupt:
             echo(f"stopped during {variant.name}; run the same command to continue: {command}")
             raise
