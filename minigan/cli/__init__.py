@@ -21,7 +21,7 @@ from minigan.cli import ablate, bench, evaluate, generate, train
 from minigan.cli.decorators import CommandGroup, device_option, friendly_errors, seed_option
 
 
-@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group("minigan", cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="minigan")
 def main():
     """minigan: a GAN engine written from scratch.

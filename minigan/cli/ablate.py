@@ -5,7 +5,7 @@ import os
 import click
 
 from minigan import ablate as ablation
-from minigan import data, files
+from minigan import files
 from minigan.cli.decorators import device_option, friendly_errors, seed_option
 from minigan.cli.train import TRAIN_MODELS
 from minigan.gan.losses import LOSSES as LOSS_NAMES
@@ -62,9 +62,8 @@ def ablate_command(dataset, model, epochs, limit, batch_size, loss, with_techniq
       minigan ablate fashion-mnist --loss hinge --epochs 2 --out runs/ablate-hinge
       minigan ablate synthetic --limit 256 --variant vbn --eval-samples 200   # a smoke test
     """
-    # checks ablate() itself makes only once it has written ablation.json
+    # ablate() finds an unwritable --out only when it writes ablation.json: checked here first
     files.check_writable(out or ablation.default_out(dataset, model), "--out", folder=True, what="ablation folder")
-    data.check_limits(limit, None)
     result = ablation.ablate(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples,
                              out, seed, device, data_dir, echo=click.echo)
     click.echo("")

@@ -73,8 +73,11 @@ def check_settings(config):
             raise MiniganError(f"{option_name(field)} must be 0 or more, not {getattr(config, field)}.")
     if config.label_smoothing >= 1:
         raise MiniganError(f"--label-smoothing must be below 1, not {config.label_smoothing}.")
-    if config.limit_per_class is not None and config.limit_per_class <= 0:
-        raise MiniganError(f"--limit-per-class must be positive, not {config.limit_per_class}.")
+    for field in ("limit", "limit_per_class"):
+        if getattr(config, field) is not None and getattr(config, field) <= 0:
+            raise MiniganError(f"{option_name(field)} must be positive, not {getattr(config, field)}.")
+    if config.seed < 0:
+        raise MiniganError(f"--seed must be 0 or more, not {config.seed}.")
     if config.label_smoothing and loss.d_loss is not losses.bce_d_loss:
         raise MiniganError(f"--label-smoothing works with the BCE losses (--loss non-saturating or minimax), "
                            f"not --loss {config.loss}.")
