@@ -32,6 +32,14 @@ TECHNIQUES = {
     "loss-relativistic": ("RSGAN", {"loss": "relativistic"}),
     "loss-relativistic-average": ("RaSGAN", {"loss": "relativistic-average"}),
     "loss-turing": ("T-GAN: a pairwise D on encoded features", {"loss": "turing"}),
+    "loss-wasserstein": ("WGAN as the paper: critic clipped to 0.01, RMSprop, 5 critic steps",
+                         {"loss": "wasserstein", "clip": 0.01, "d_steps": 5, "lr": 5e-5}),
+    "wgan-gp": ("WGAN-GP as the paper: layer-norm critic, lambda 10, 5 critic steps, Adam (0, 0.9)",
+                {"loss": "wasserstein", "gp": "wgan-gp", "d_norm": "layer", "d_steps": 5, "lr": 1e-4,
+                 "beta1": 0.0, "beta2": 0.9}),
+    "dragan": ("DRAGAN's penalty around perturbed reals, lambda 10", {"gp": "dragan"}),
+    "r1": ("R1: gamma/2 E||grad D(x)||^2 on reals, gamma 10", {"gp": "r1"}),
+    "spectral-norm": ("every layer of D spectrally normalised", {"spectral_norm": True}),
 }
 DEFAULTS = gan.TrainConfig()
 

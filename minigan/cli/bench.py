@@ -10,9 +10,13 @@ from minigan.errors import MiniganError
 
 @click.command()
 @click.option("--op", "names", multiple=True, help="Check only this op or layer (repeatable).")
+@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="1: the gradient; 2: the gradient of the gradient (the recorded backward of "
+                   "create_graph=True, checked against finite differences of the first gradient and "
+                   "against the array backward), with respect to the inputs and the upstream gradient.")
 @seed_option("Seed for inputs and upstream gradients.")
 @friendly_errors
-def gradcheck(names, seed):
+def gradcheck(names, order, seed):
     """Check every op's and layer's backward against float64 finite differences.
 
     Prints one row per check: shapes, max abs error, max relative error, pass/fail.
@@ -22,6 +26,7 @@ def gradcheck(names, seed):
     \b
     Examples:
       minigan gradcheck
+      minigan gradcheck --order 2               # second derivatives of every op and layer
       minigan gradcheck --op conv2d\\ s2\\ p1 --op nn.BatchNorm2d
     """
     from minigan import gradcheck_cases
@@ -29,14 +34,15 @@ def gradcheck(names, seed):
     unknown = [n for n in names if n not in gradcheck_cases.CASES]
     if unknown:
         raise MiniganError(f"unknown check {unknown[0]!r}; run `minigan gradcheck` to list them all.")
-    results = gradcheck_cases.run_all(seed, names or None)
+    results = gradcheck_cases.run_all(seed, names or None, order)
     width = max(len(r.name) for r in results)
     click.echo(f"{'op / layer':<{width}}  {'input shapes':<28} {'max abs err':>11} {'max rel err':>11}  result")
     for r in results:
         verdict = click.style("pass", fg="green") if r.ok else click.style("FAIL", fg="red", bold=True)
         click.echo(f"{r.name:<{width}}  {r.shapes:<28} {r.max_abs:11.2e} {r.max_rel:11.2e}  {verdict}")
     failed = sum(not r.ok for r in results)
-    click.echo(f"\n{len(results) - failed}/{len(results)} checks passed (float64 central differences).")
+    what = "gradient" if order == 1 else "second-order (gradgradcheck)"
+    click.echo(f"\n{len(results) - failed}/{len(results)} {what} checks passed (float64 central differences).")
     sys.exit(1 if failed else 0)
 
 

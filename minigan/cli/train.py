@@ -28,11 +28,13 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
 @click.option("--lr-d", type=float, default=None, help="D's learning rate (default: --lr).")
 @click.option("--beta1", type=float, default=0.5, show_default=True, help="Adam beta1.")
 @click.option("--beta2", type=float, default=0.999, show_default=True, help="Adam beta2.")
-@click.option("--d-steps", type=int, default=1, show_default=True, help="D steps per G step (k in Algorithm 1).")
+@click.option("--d-steps", "--n-critic", "d_steps", type=int, default=1, show_default=True,
+              help="D steps per G step (k in Algorithm 1; WGAN calls it n_critic: 5 in its papers).")
 @click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,
               help="The GAN objective: non-saturating (-log D(G(z))), minimax (the 2014 game), least-squares "
-                   "(LSGAN), hinge, relativistic (RSGAN), relativistic-average (RaSGAN) or turing (T-GAN: a pairwise "
-                   "discriminator on D's encoded features); "
+                   "(LSGAN), hinge, relativistic (RSGAN), relativistic-average (RaSGAN), turing (T-GAN: a pairwise "
+                   "discriminator on D's encoded features) or wasserstein (WGAN: D a critic, keep it Lipschitz with "
+                   "--clip, --gp wgan-gp or --spectral-norm); "
                    "equations in minigan/gan/losses.py.")
 @click.option("--label-smoothing", type=float, default=0.0, show_default=True, metavar="A",
               help="One-sided label smoothing (Salimans et al. 2016): D's target on real images is 1 - A "
@@ -64,6 +66,24 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
 @click.option("--mixture-reg", type=float, default=1 / 3, show_default="1/3", metavar="L",
               help="--latent mixture: weight of the scale penalty mean((1 - sigma)^2) in G's loss "
                    "(1/3 as DeLiGAN's MNIST code).")
+@click.option("--clip", type=float, default=0.0, show_default=True, metavar="C",
+              help="WGAN's weight clipping (Arjovsky et al. 2017): D's weights clamped to [-C, C] after each D "
+                   "step (0.01: the paper's); --loss wasserstein only; uses RMSprop unless --optimizer says; 0: off.")
+@click.option("--gp", type=click.Choice(["wgan-gp", "dragan", "r1", "r2"]), default=None,
+              help="A gradient penalty in D's loss, through a double backward: wgan-gp (Gulrajani et al. 2017, "
+                   "lambda E(||grad D(x_hat)|| - 1)^2 between real and fake; --loss wasserstein, no batch norm in "
+                   "D), dragan (Kodali et al. 2017, around perturbed reals), r1 / r2 (Mescheder et al. 2018, "
+                   "gamma/2 E||grad D||^2 on reals / fakes).")
+@click.option("--gp-weight", type=float, default=10.0, show_default=True, metavar="W",
+              help="--gp's weight (lambda, or gamma for r1/r2).")
+@click.option("--spectral-norm", is_flag=True, default=False,
+              help="Spectral normalisation (Miyato et al. 2018): every conv and linear layer of D divided by its "
+                   "largest singular value (one power iteration per step).")
+@click.option("--d-norm", type=click.Choice(["batch", "layer", "instance", "none"]), default=None,
+              help="The norm after D's inner convolutions (dcgan, cgan --arch conv): batch (DCGAN's, default), "
+                   "layer (WGAN-GP's critic), instance or none.")
+@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=None,
+              help="Both players' optimizer (default: adam; rmsprop with --clip, as the WGAN paper).")
 @click.option("--image-size", type=int, default=None,
               help="Resize images to this side (default: the data's own; 64 for a folder).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
@@ -97,6 +117,8 @@ def train(dataset, path, resume, **options):
     Examples:
       minigan train mnist                                  # DCGAN, 5 epochs, CPU
       minigan train mnist --model cgan --epochs 20
+      minigan train mnist --loss wasserstein --gp wgan-gp --d-norm layer --n-critic 5 --lr 1e-4 --beta1 0
+      minigan train mnist --loss wasserstein --clip 0.01 --n-critic 5 --lr 5e-5   # WGAN, RMSprop
       minigan train fashion-mnist --model dcgan --image-size 32
       minigan train folder ./faces --image-size 64 --channels 3
       minigan train synthetic --epochs 1 --limit 256       # a smoke test, no files needed

@@ -28,7 +28,7 @@ import numpy as np
 from minigan import backend, optim
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.gan import diagnostics, losses, techniques
+from minigan.gan import diagnostics, losses, penalties, techniques
 from minigan.gan.config import DEFAULT_EPOCHS, RNG_NAMES, TrainConfig, make_generators, seed_dropout
 from minigan.gan.sampler import SAMPLE_CHUNK, Sampler
 from minigan.tensor import Tensor
@@ -42,6 +42,11 @@ def _mean_sigmoid(logits):
     sigmoid(l) = (1 + tanh(l / 2)) / 2 cannot overflow; a (n, 1) array needs no kernel of its own."""
     xp = backend.get_array_module(logits)
     return ((xp.tanh(0.5 * logits) + 1) * 0.5).mean()
+
+
+def _mean_score(logits):
+    """A WGAN critic's mean score (no probability to take)."""
+    return logits.mean()
 
 
 class Trainer(Sampler):
@@ -91,13 +96,14 @@ class Trainer(Sampler):
         self.networks, self._roles = {}, {}
         self.build()
         techniques.install(self)
+        if config.spectral_norm:
+            penalties.spectral_normalize(self.networks["D"], self.rngs["init"])
         self.mixture_latent = techniques.mixture_latent_of(self.networks["G"]) if self.single_pair else None
         seed_dropout(self.networks, self.rngs)
         self.optimizers = {}
         for name, net in self.networks.items():
             net.to(config.device)
-            self.optimizers[name] = optim.Adam(net.parameters(), lr=self.lr_for(self._roles[name]),
-                                               betas=(config.beta1, config.beta2))
+            self.optimizers[name] = self.make_optimizer(net, self._roles[name])
         self.states = self.make_states()
         self.fixed = self.make_fixed_inputs()
         self.epoch, self.step, self.history, self.data_state = 0, 0, {}, None
@@ -114,6 +120,19 @@ class Trainer(Sampler):
             raise ValueError(f"role must be 'G' or 'D', not {role!r}")
         self.networks[name], self._roles[name] = module, role
         return module
+
+    def make_optimizer(self, net, role):
+        """Adam (betas from the config), or RMSprop (penalties.optimizer_name), on ``net``'s parameters."""
+        lr = self.lr_for(role)
+        if penalties.optimizer_name(self.config) == "rmsprop":
+            return optim.RMSprop(net.parameters(), lr=lr)
+        return optim.Adam(net.parameters(), lr=lr, betas=(self.config.beta1, self.config.beta2))
+
+    @classmethod
+    def critic_norm(cls, config):
+        """The norm layer after D's inner convolutions (networks.critic_norm), or None when D has
+        no such layer (the MLP discriminators)."""
+        return None
 
     def lr_for(self, role):
         own = self.config.lr_g if role == "G" else self.config.lr_d
@@ -209,10 +228,10 @@ class Trainer(Sampler):
             out.update(self.g_step(fake, fake_labels, real, labels))
         return out
 
-    def minimize(self, loss, net):
-        """loss (+ the penalties of ``net``) -> backward -> Adam step on ``net``.
+    def minimize(self, loss, net, extra_terms=None):
+        """loss (+ the penalties of ``net``, + ``extra_terms``) -> backward -> optimizer step on ``net``.
         Returns the penalties' values and the gradient norms, as 0-d device arrays."""
-        terms = self.penalties(net)
+        terms = {**self.penalties(net), **(extra_terms or {})}
         total = loss
         for term in terms.values():
             total = total + term
@@ -237,9 +256,29 @@ class Trainer(Sampler):
             loss = self.loss.d_loss(real_logits, fake_logits, real_target=1.0 - self.config.label_smoothing)
         else:
             loss = self.loss.d_loss(real_logits, fake_logits)
-        extra = self.minimize(loss, d)
-        return {"loss_D": loss.data, "D_x": _mean_sigmoid(real_logits.data),
-                "D_G_z": _mean_sigmoid(fake_logits.data), **extra}
+        gp = {"gp": self.gradient_penalty(real_in, cond, fake_in, fake_cond)} if self.config.gp else None
+        extra = self.minimize(loss, d, gp)
+        if self.config.clip:
+            penalties.clip_weights(self.networks[d], self.config.clip)
+        return {"loss_D": loss.data, "D_x": self.mean_output(real_logits.data),
+                "D_G_z": self.mean_output(fake_logits.data), **extra}
+
+    def mean_output(self, logits):
+        """What D_x / D_G_z log: mean D = mean sigmoid(logit), or a critic's mean score (--loss wasserstein)."""
+        return _mean_score(logits) if self.loss.scores else _mean_sigmoid(logits)
+
+    def gradient_penalty(self, real, cond, fake, fake_cond):
+        """--gp's term of D's loss (gan/penalties.py) on this step's images, drawing from rngs['penalty'].
+        WGAN-GP's points between a real and a fake image are judged with the real one's condition."""
+        cfg, rng = self.config, self.rngs["penalty"]
+        if cfg.gp == "r2":
+            return penalties.zero_centred(lambda x: self.discriminate(x, fake_cond), fake.data, cfg.gp_weight)
+        critic = lambda x: self.discriminate(x, cond)  # noqa: E731
+        if cfg.gp == "wgan-gp":
+            return penalties.wgan_gp(critic, real.data, fake.data, rng, cfg.gp_weight)
+        if cfg.gp == "dragan":
+            return penalties.dragan(critic, real.data, rng, cfg.gp_weight)
+        return penalties.zero_centred(critic, real.data, cfg.gp_weight)
 
     def d_logits(self, real_in, cond, fake_in, fake_cond, d="D"):
         """D's verdicts (real_logits, fake_logits) in the D step: D(x) and D(G(z)), or for a pairwise
@@ -270,7 +309,7 @@ class Trainer(Sampler):
         finally:
             D.requires_grad_(True)
         # D(G(z)) once more, now judged by the updated D (pytorch/examples' "D(G(z)) before / after").
-        return {"loss_G": loss.data, "D_G_z2": _mean_sigmoid(fake_logits.data), **extra}
+        return {"loss_G": loss.data, "D_G_z2": self.mean_output(fake_logits.data), **extra}
 
     def g_logits(self, fake_in, fake_cond, real, cond, d="D"):
         """D's view in the G step: (fake_logits, real_logits, f_real, f_fake).

@@ -111,6 +111,10 @@ class CGANTrainer(Trainer):
             raise MiniganError("cgan needs a dataset with class labels and this one has none; "
                                "use --model gan or dcgan for unlabelled images.")
 
+    @classmethod
+    def critic_norm(cls, config):
+        return (config.d_norm or "batch") if config.arch == "conv" else None
+
     @property
     def arch(self):
         return self.config.arch or "mlp"
@@ -124,7 +128,7 @@ class CGANTrainer(Trainer):
         else:
             check_square(self.image_shape, "cgan --arch conv")
             G = ConditionalGenerator(networks.dcgan_generator(self.nz + K, size, c))
-            parts = networks.dcgan_discriminator_parts(size, c + K)
+            parts = networks.dcgan_discriminator_parts(size, c + K, norm=self.critic_norm(self.config))
             D = networks.Discriminator(LabelPlanesEncoder(parts.encoder), parts.head, parts.feature_shape)
             for net in (G, D):
                 nn.init.dcgan_(net, rng)

@@ -11,7 +11,7 @@ import numpy as np
 from minigan.nn.container import Dropout
 
 DEFAULT_EPOCHS = 5
-RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay")  # append only: spawn order seeds them
+RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay", "penalty")  # append only: spawn order seeds them
 
 
 @dataclass
@@ -63,6 +63,16 @@ class TrainConfig:
         mixture_reg (float): weight of DeLiGAN's penalty mean((1 - sigma)^2) in G's loss.
         limit_per_class (int or None): train on the first N images of each class only (DeLiGAN's
             little-data setting).
+        clip (float): C > 0 clamps every weight of D to [-C, C] after each D step (WGAN,
+            Arjovsky et al. 2017; with --loss wasserstein); 0: off.
+        gp (str or None): a gradient penalty in D's loss: wgan-gp, dragan, r1 or r2 (gan/penalties.py).
+        gp_weight (float): its weight (lambda of WGAN-GP and DRAGAN, gamma of R1/R2).
+        spectral_norm (bool): every convolution and linear layer of D spectrally normalised
+            (Miyato et al. 2018).
+        d_norm (str or None): the layer after D's inner convolutions (conv D's only): batch,
+            layer, instance or none; None: the model's own (batch norm for DCGAN).
+        optimizer (str or None): adam or rmsprop for both players; None: RMSprop with --clip
+            (as the WGAN paper), Adam otherwise.
     """
 
     dataset: str = "mnist"
@@ -100,6 +110,12 @@ class TrainConfig:
     components: int = 10
     mixture_reg: float = 1 / 3  # DeLiGAN's MNIST code
     limit_per_class: int | None = None
+    clip: float = 0.0
+    gp: str | None = None
+    gp_weight: float = 10.0
+    spectral_norm: bool = False
+    d_norm: str | None = None
+    optimizer: str | None = None
 
     def to_dict(self):
         return dataclasses.asdict(self)

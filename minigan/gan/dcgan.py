@@ -34,10 +34,14 @@ class DCGANTrainer(Trainer):
     def check_data(cls, image_shape, num_classes):
         check_square(image_shape, cls.name)
 
+    @classmethod
+    def critic_norm(cls, config):
+        return config.d_norm or "batch"
+
     def build(self):
         c, size, _ = self.image_shape
         G = networks.dcgan_generator(self.nz, size, c)
-        D = networks.dcgan_discriminator_parts(size, c)
+        D = networks.dcgan_discriminator_parts(size, c, norm=self.critic_norm(self.config))
         for net in (G, D):
             nn.init.dcgan_(net, self.rngs["init"])
         self.add_network("G", G, "G")

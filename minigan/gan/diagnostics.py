@@ -162,16 +162,18 @@ def _collapsed(history, series, num_classes):
              f"rate, or a conditional model.")]
 
 
-def diagnose(history, num_classes=10):
+def diagnose(history, num_classes=10, scores=False):
     """Plain-language warnings about a run, [] when nothing looks wrong.
 
     Args:
         history (dict of lists, or list of dicts): the recorded metrics (see the module docstring).
         num_classes (int): classes of the dataset, for the collapse rule.
+        scores (bool): D is a WGAN critic: its loss is unbounded below, so the D-collapse rule
+            (a loss near 0) does not apply.
     Returns:
         list of str: one sentence per problem found (diverged, D collapsed, gradients exploding,
         class histogram collapsed).
     """
     series = as_series(history)
-    return (_nonfinite(series) + _d_collapse(series) + _exploding(series)
+    return (_nonfinite(series) + ([] if scores else _d_collapse(series)) + _exploding(series)
             + _collapsed(history, series, num_classes))

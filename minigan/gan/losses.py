@@ -256,6 +256,8 @@ class GANLoss:
             trainer then evaluates D(x) in the G step too, without a gradient.
         pairwise (bool): the logits are T(x_r, x_f) and T(x_f, x_r) of a pairwise discriminator
             on D's encoded features (T-GAN), not D(x) and D(G(z)); needs a D with an encoder.
+        scores (bool): D's outputs are a critic's unbounded scores (WGAN), not logits of a
+            probability: logged as they are, and D's loss may go below 0.
     """
 
     name: str
@@ -263,14 +265,15 @@ class GANLoss:
     g_loss: Callable
     g_needs_real: bool = False
     pairwise: bool = False
+    scores: bool = False
 
 
 LOSSES = {}
 
 
-def register(name, d_loss, g_loss, g_needs_real=False, pairwise=False):
+def register(name, d_loss, g_loss, g_needs_real=False, pairwise=False, scores=False):
     """Make a loss available by name (to the trainer and to ``--loss``)."""
-    LOSSES[name] = GANLoss(name, d_loss, g_loss, g_needs_real, pairwise)
+    LOSSES[name] = GANLoss(name, d_loss, g_loss, g_needs_real, pairwise, scores)
     return LOSSES[name]
 
 
@@ -288,4 +291,4 @@ register("hinge", hinge_d_loss, hinge_g_loss)
 register("relativistic", relativistic_d_loss, relativistic_g_loss, g_needs_real=True)
 register("relativistic-average", relativistic_average_d_loss, relativistic_average_g_loss, g_needs_real=True)
 register("turing", bce_d_loss, turing_g_loss, g_needs_real=True, pairwise=True)
-register("wasserstein", wasserstein_d_loss, wasserstein_g_loss)
+register("wasserstein", wasserstein_d_loss, wasserstein_g_loss, scores=True)

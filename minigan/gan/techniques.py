@@ -25,7 +25,7 @@ import numpy as np
 from minigan import backend, nn
 from minigan import functional as F
 from minigan.errors import MiniganError
-from minigan.gan import losses
+from minigan.gan import losses, penalties
 from minigan.tensor import Tensor
 
 MBD_KERNEL_DIM = 5  # C of minibatch discrimination: each of the B kernels is a C-vector (the paper's 5)
@@ -63,6 +63,7 @@ def check(config, model):
     if pairwise and config.minibatch_discrimination:
         raise MiniganError(f"--minibatch-discrimination compares the images of a batch, but --loss {config.loss} "
                            "feeds D's head differences of paired features; use one or the other.")
+    penalties.check(config, model)
 
 
 def describe(config):
@@ -84,6 +85,14 @@ def describe(config):
         used.append(f"replay buffer of {config.replay} fakes")
     if config.latent == "mixture":
         used.append(f"mixture latent of {config.components} Gaussians (sigma penalty {config.mixture_reg:.3g})")
+    if config.clip:
+        used.append(f"weight clipping to [-{config.clip:g}, {config.clip:g}]")
+    if config.gp:
+        used.append(f"gradient penalty {config.gp} (weight {config.gp_weight:g})")
+    if config.spectral_norm:
+        used.append("spectral norm in D")
+    if config.d_norm:
+        used.append(f"{config.d_norm} norm in D")
     return used
 
 

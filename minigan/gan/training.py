@@ -21,7 +21,7 @@ import numpy as np
 
 from minigan import backend, data, images
 from minigan.errors import MiniganError
-from minigan.gan import checkpoint, diagnostics, get_trainer_class, losses, techniques
+from minigan.gan import checkpoint, diagnostics, get_trainer_class, losses, penalties, techniques
 from minigan.gan.monitor import GracefulInterrupt, Monitor
 from minigan.gan.progress import ProgressBar, format_duration
 from minigan.gan.run_folder import RunFolder, check_fresh, default_path
@@ -188,8 +188,9 @@ def describe(trainer, dataset, echo):
                       for name, net in trainer.networks.items())
     lr_g, lr_d = trainer.lr_for("G"), trainer.lr_for("D")
     lr = f"{lr_g:g}" if lr_g == lr_d else f"G {lr_g:g} D {lr_d:g}"
-    echo(f"model: {trainer.name} ({sizes}); loss {cfg.loss}, Adam lr {lr} "
-         f"betas ({cfg.beta1:g}, {cfg.beta2:g}), {plural(cfg.d_steps, 'D step')} per G step")
+    optimizer = (f"Adam lr {lr} betas ({cfg.beta1:g}, {cfg.beta2:g})"
+                 if penalties.optimizer_name(cfg) == "adam" else f"RMSprop lr {lr}")
+    echo(f"model: {trainer.name} ({sizes}); loss {cfg.loss}, {optimizer}, {plural(cfg.d_steps, 'D step')} per G step")
     used = techniques.describe(cfg)
     if used:
         echo(f"techniques: {', '.join(used)}")
@@ -266,7 +267,8 @@ def end_epoch(trainer, batches, run, monitor, echo, seconds, on_epoch_end=()):
     written.append(f"{checkpoint.FOLDER}/{checkpoint.epoch_name(e)}")
     echo(f"epoch {e}/{cfg.epochs} done in {format_duration(seconds)}: wrote {', '.join(written)}")
     summary = run_hooks(on_epoch_end, trainer, run, e)
-    for warning in diagnostics.diagnose({**trainer.history, **summary}, trainer.num_classes or 10):
+    for warning in diagnostics.diagnose({**trainer.history, **summary}, trainer.num_classes or 10,
+                                       scores=trainer.loss.scores):
         echo(f"warning: {warning}")
 
 

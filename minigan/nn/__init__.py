@@ -12,12 +12,12 @@ from minigan.nn.gan_layers import (
     replace_batch_norm,
 )
 from minigan.nn.linear import Embedding, Linear
-from minigan.nn.module import Module, Parameter
+from minigan.nn.module import Module, Parameter, replace_modules
 from minigan.nn.normalization import BatchNorm, BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm
 
 __all__ = [
     "BatchNorm", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding",
     "Flatten", "InstanceNorm2d", "LayerNorm", "LeakyReLU", "Linear", "MinibatchDiscrimination",
     "MixtureLatent", "Module", "Parameter", "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "Tanh",
-    "Unflatten", "Upsample", "VirtualBatchNorm", "init", "replace_batch_norm", "utils",
+    "Unflatten", "Upsample", "VirtualBatchNorm", "init", "replace_batch_norm", "replace_modules", "utils",
 ]

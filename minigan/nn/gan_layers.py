@@ -11,7 +11,7 @@ import numpy as np
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.nn import init
-from minigan.nn.module import Module, Parameter, check_input
+from minigan.nn.module import Module, Parameter, check_input, replace_modules
 from minigan.nn.normalization import BatchNorm
 from minigan.tensor import Tensor, raw
 
@@ -185,16 +185,12 @@ def replace_batch_norm(module):
     Returns:
         int: the number of layers replaced.
     """
-    count = 0
-    for parent in module.modules():
-        for name, child in list(parent._modules.items()):
-            if isinstance(child, BatchNorm):
-                vbn = VirtualBatchNorm(child.num_features, child.eps)
-                vbn.weight, vbn.bias = child.weight, child.bias
-                parent._modules[name] = vbn  # not setattr: that would move it to the end of the order
-                object.__setattr__(parent, name, vbn)
-                count += 1
-    return count
+    def virtual(bn):
+        vbn = VirtualBatchNorm(bn.num_features, bn.eps)
+        vbn.weight, vbn.bias = bn.weight, bn.bias
+        return vbn
+
+    return replace_modules(module, lambda m: isinstance(m, BatchNorm), virtual)
 
 
 class MixtureLatent(Module):

@@ -193,3 +193,23 @@ def check_input(layer, x, ndim, channels=None, channel_axis=1):
         if channels is not None:
             dims[channel_axis] = str(channels)
         raise MiniganError(f"{layer!r} expects input of shape ({', '.join(dims)}) but got {shape}.")
+
+
+def replace_modules(module, match, make):
+    """Swap every submodule ``child`` of ``module`` with ``match(child)`` true for ``make(child)``, in place.
+
+    Each new module keeps the old one's attribute name and position (Sequential order); the
+    modules made are not searched again.
+
+    Returns:
+        int: the number of modules replaced.
+    """
+    count = 0
+    for parent in module.modules():
+        for name, child in list(parent._modules.items()):
+            if match(child):
+                new = make(child)
+                parent._modules[name] = new  # not setattr: that would move it to the end of the order
+                object.__setattr__(parent, name, new)
+                count += 1
+    return count
