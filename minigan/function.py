@@ -185,39 +185,31 @@ def walk(roots, grads, retain_graph=False, create_graph=False, targets=None):
     target_ids = {id(t) for t in targets} if targets is not None else None
     useful = _leading_to(roots, target_ids) if targets is not None else None
     pending, heap, seen = {}, [], set()
+
+    def send(x, gx):  # a leaf (or a tensor no target lies behind) keeps gx; else x's creator will run
+        fn = x.creator
+        if fn is None or (useful is not None and id(fn) not in useful):
+            if targets is None:
+                _accumulate(x, gx, create_graph)
+            else:
+                _deliver(x, gx, None, captured, target_ids)
+            return
+        _deliver(x, gx, pending, captured, target_ids)
+        if id(fn) not in seen:
+            seen.add(id(fn))
+            heapq.heappush(heap, fn)
+
     with _grad_mode(True) if create_graph else contextlib.nullcontext():
         for root, grad in zip(roots, grads):
-            fn = root.creator
-            if fn is None or (useful is not None and id(fn) not in useful):
-                if targets is None:
-                    _accumulate(root, grad, create_graph)
-                else:
-                    _deliver(root, grad, None, captured, target_ids)
-                continue
-            _deliver(root, grad, pending, captured, target_ids)
-            if id(fn) not in seen:
-                seen.add(id(fn))
-                heapq.heappush(heap, fn)
+            send(root, grad)
         while heap:
             fn = heapq.heappop(heap)
             gxs = _run_one(fn, pending, create_graph, useful, target_ids)
             if not retain_graph:
                 fn.saved = None
-            if gxs is None:
-                continue
-            for x, gx in zip(fn.inputs, gxs):
-                if gx is None or not x.requires_grad:
-                    continue
-                if x.creator is None or (useful is not None and id(x.creator) not in useful):
-                    if targets is None:
-                        _accumulate(x, gx, create_graph)
-                    else:
-                        _deliver(x, gx, None, captured, target_ids)
-                    continue
-                _deliver(x, gx, pending, captured, target_ids)
-                if id(x.creator) not in seen:
-                    seen.add(id(x.creator))
-                    heapq.heappush(heap, x.creator)
+            for x, gx in zip(fn.inputs, gxs or ()):
+                if gx is not None and x.requires_grad:
+                    send(x, gx)
     return captured
 
 
