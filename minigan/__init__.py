@@ -6,7 +6,8 @@
 __version__ = "0.1.0"
 
 from minigan.tensor import Tensor  # noqa: E402  (floor 3 first: the rest builds on it)
-from minigan.function import Function, grad, is_grad_enabled, no_grad  # noqa: E402
+from minigan.function import Function, is_grad_enabled, no_grad  # noqa: E402
+from minigan.backward import grad  # noqa: E402
 from minigan import functional, nn, optim  # noqa: E402
 from minigan.errors import MiniganError  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 A floor imports only its own floor and the floors below it, so a reader can learn minigan bottom-up
 and a change upstairs never breaks what is downstairs. Within a floor, modules may import one another:
-a floor is one concept in a few files (autograd is ``tensor`` and ``function``), but never in a
+a floor is one concept in a few files (autograd is ``tensor``, ``function`` and ``backward``), but never in a
 circle. A primed floor (4', 5', 7') is a floor of its own between N and N + 1, as the reference
 implementations sit beside the ops they check. The few imports that break the rule are listed in
 ``EXCEPTIONS`` with their reason.
@@ -49,7 +49,8 @@ FLOORS = (
     }, "im2col/col2im, batch norm, activations, BCE, Adam: Numba on the CPU, CUDA C on the GPU, same names"),
     Floor("3", "autograd", {
         "tensor": "Tensor: a raw array plus what backward needs",
-        "function": "Function, grad mode, the backward walk ordered by generation, minigan.grad",
+        "function": "Function (an op: array backward and differentiable twin), grad mode",
+        "backward": "the backward walk ordered by generation: Tensor.backward, minigan.grad",
     }, "`Tensor`, `Function`, the backward walk ordered by generation"),
     Floor("4", "ops", {
         "functional": "one class per differentiable op, forward directly above backward",
@@ -92,7 +93,7 @@ FLOORS = (
 EXCEPTIONS = {
     ("tensor", "functional"): "Tensor's operators (x + y, x @ W, x[i], ...) are the ops of floor 4, "
                               "looked up when called",
-    ("tensor", "function"): "Tensor.backward walks the graph of Functions (function imports tensor), "
+    ("tensor", "backward"): "Tensor.backward walks the graph of Functions (backward imports tensor), "
                             "looked up when called",
 }
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minigan.function import enable_grad, grad, no_grad
+from minigan.backward import grad
+from minigan.function import enable_grad, no_grad
 from minigan.tensor import Tensor
 
 

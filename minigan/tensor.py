@@ -96,7 +96,7 @@ class Tensor:
                 (Note [second order] in function.py): each leaf's ``.grad_tensor`` is
                 then a Tensor that can be differentiated again; ``.grad`` stays its array.
         """
-        from minigan import function
+        from minigan import backward
 
         xp = backend.get_array_module(self.data)
         if grad is None:
@@ -115,7 +115,7 @@ class Tensor:
                 raise MiniganError(f"backward(grad) got shape {grad_data.shape}, expected {self.shape}.")
         if create_graph and not isinstance(grad, Tensor):
             grad = Tensor(grad)
-        function.run_backward(self, grad, retain_graph or create_graph, create_graph)
+        backward.run_backward(self, grad, retain_graph or create_graph, create_graph)
 
     def detach(self):
         """The same data, cut from the graph."""

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from minigan import Tensor, nn
-from minigan import functional as F
 from minigan.gan import losses, penalties
 from minigan.gradcheck import gradcheck
 

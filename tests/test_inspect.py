@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from minigan import Tensor, function, inspect, nn
+from minigan import Tensor, backward, inspect, nn
 from minigan.function import no_grad
 from minigan import functional as F
 from minigan.gan import diagnostics
@@ -49,9 +49,9 @@ def test_layer_table_leaves_the_model_as_it_was():
 def test_step_report_times_every_layer_and_matches_the_true_gradients():
     G, D = tiny_pair()
     batch = np.random.default_rng(1).uniform(-1, 1, (6, 1, 8, 8)).astype(np.float32)
-    original = function.run_backward
+    original = backward.run_backward
     report = inspect.step_report(G, D, batch, seed=0)
-    assert function.run_backward is original
+    assert backward.run_backward is original
     assert all("forward" not in m.__dict__ for m in G.modules() + D.modules())
     rows = {(r["net"], r["name"]): r for r in report["rows"]}
     assert len(rows) == 6 + 5 and rows[("D", "0")]["calls"] == 3 and rows[("G", "0")]["calls"] == 1

@@ -10,20 +10,21 @@ One step on a batch of real x (Goodfellow et al. 2014, Algorithm 1):
             frozen so that their gradients are not even computed
 
 The G step reuses the D step's fake, so G runs forward once per step (as pytorch/examples does).
-Each step is three pieces: D's verdicts (``d_logits``, ``g_logits``), the loss, and ``minimize``
-(the loss plus ``penalties``, backward, Adam); a new loss or penalty changes one of them.
+Each step is three pieces: D's verdicts (``d_logits``, ``g_logits``, in gan/verdicts.py), the loss,
+and ``minimize`` (the loss plus ``penalties`` and --gp's term, backward, the optimizer); a new
+loss or penalty changes one of them. After a WGAN critic's step its weights are clipped (--clip).
 A subclass overrides only what differs: ``build`` (its networks, registered by name with
 ``add_network``), ``generate``/``discriminate``/``draw_labels`` (conditioning) and, for a model
 with several G/D pairs (LAPGAN: one per pyramid level), ``train_step`` -- calling ``d_step`` and
 ``g_step`` with each pair's names -- ``sample`` and ``sample_grid``. Checkpoints save every
 registered network, optimizer and Generator by name, so such a model needs nothing more.
-The settings and random streams are in ``config``, G's inputs and samples in ``sampler``.
+The settings and random streams are in ``config``, G's inputs and samples in ``sampler``, D's
+inputs and verdicts in ``verdicts``.
 """
 
 import contextlib
 import math
 
-import numpy as np
 
 from minigan import backend, optim
 from minigan.errors import MiniganError
@@ -31,25 +32,14 @@ from minigan.function import no_grad
 from minigan.gan import diagnostics, losses, penalties, techniques
 from minigan.gan.config import DEFAULT_EPOCHS, RNG_NAMES, TrainConfig, make_generators, seed_dropout
 from minigan.gan.sampler import SAMPLE_CHUNK, Sampler
+from minigan.gan.verdicts import Verdicts
 from minigan.tensor import Tensor
 
 # TrainConfig and the random streams live in config, SAMPLE_CHUNK in sampler: importable from here too
 __all__ = ["DEFAULT_EPOCHS", "RNG_NAMES", "SAMPLE_CHUNK", "TrainConfig", "Trainer", "make_generators"]
 
 
-def _mean_sigmoid(logits):
-    """mean(D) from logits, left on the device (converted only when logged).
-    sigmoid(l) = (1 + tanh(l / 2)) / 2 cannot overflow; a (n, 1) array needs no kernel of its own."""
-    xp = backend.get_array_module(logits)
-    return ((xp.tanh(0.5 * logits) + 1) * 0.5).mean()
-
-
-def _mean_score(logits):
-    """A WGAN critic's mean score (no probability to take)."""
-    return logits.mean()
-
-
-class Trainer(Sampler):
+class Trainer(Sampler, Verdicts):
     """Networks, optimizers, random Generators and the steps of one GAN model.
 
     Args:
@@ -138,26 +128,6 @@ class Trainer(Sampler):
         own = self.config.lr_g if role == "G" else self.config.lr_d
         return own if own is not None else self.config.lr
 
-    # -- D's inputs ----------------------------------------------------------------------
-    def instance_noise_sigma(self):
-        """sigma = S * (1 - t), t the fraction of the run done: completed steps over
-        epochs * steps_per_epoch (completed epochs over epochs when steps_per_epoch is unknown).
-        S at the first step, 0 once the run is over."""
-        s, epochs = self.config.instance_noise, self.config.epochs
-        if not s:
-            return 0.0
-        t = self.epoch / epochs if not self.steps_per_epoch else self.step / (epochs * self.steps_per_epoch)
-        return s * max(0.0, 1.0 - t)
-
-    def with_instance_noise(self, x):
-        """x + N(0, sigma^2) (drawn from rngs['instance_noise'] on the host), or x itself when
-        sigma is 0. Gradients flow through the sum to x (G's fakes in the G step)."""
-        sigma = self.instance_noise_sigma()
-        if sigma == 0:
-            return x
-        noise = self.rngs["instance_noise"].standard_normal(x.shape, dtype=np.float32) * np.float32(sigma)
-        return x + Tensor(self.to_device(noise))
-
     # -- networks -------------------------------------------------------------------------
     def cond_args(self, cond):
         """The extra inputs G and D take for a condition (CGAN: the one-hot labels): a tuple."""
@@ -166,20 +136,6 @@ class Trainer(Sampler):
     def generate(self, z, cond=None):
         """G(z) as a Tensor of images; ``cond`` is the condition (CGAN: class labels), if any."""
         return self.networks["G"](z, *self.cond_args(cond))
-
-    def discriminate(self, x, cond=None):
-        """D(x) as logits (n, 1); ``cond`` as in ``generate``. A model with several D's picks
-        the one that ``d_step``/``g_step`` are working on from x or cond (LAPGAN: x's size)."""
-        return self.networks["D"](x, *self.cond_args(cond))
-
-    def features(self, x, cond=None, d="D"):
-        """f(x): the output of D's encoder, the input of its head (networks.Discriminator)."""
-        return self.networks[d].features(x, *self.cond_args(cond))
-
-    def pairwise_logits(self, f_real, f_fake, d="D"):
-        """(T(x_r, x_f), T(x_f, x_r)) of the T-GAN from encoded features: T(a, b) = head(E(a) - E(b))."""
-        head = self.networks[d].head
-        return head(f_real - f_fake), head(f_fake - f_real)
 
     def make_states(self):
         """Name -> the technique objects saved in checkpoints (historical averages, replay buffer)."""
@@ -263,30 +219,6 @@ class Trainer(Sampler):
         return {"loss_D": loss.data, "D_x": self.mean_output(real_logits.data),
                 "D_G_z": self.mean_output(fake_logits.data), **extra}
 
-    def mean_output(self, logits):
-        """What D_x / D_G_z log: mean D = mean sigmoid(logit), or a critic's mean score (--loss wasserstein)."""
-        return _mean_score(logits) if self.loss.scores else _mean_sigmoid(logits)
-
-    def gradient_penalty(self, real, cond, fake, fake_cond):
-        """--gp's term of D's loss (gan/penalties.py) on this step's images, drawing from rngs['penalty'].
-        WGAN-GP's points between a real and a fake image are judged with the real one's condition."""
-        cfg, rng = self.config, self.rngs["penalty"]
-        if cfg.gp == "r2":
-            return penalties.zero_centred(lambda x: self.discriminate(x, fake_cond), fake.data, cfg.gp_weight)
-        critic = lambda x: self.discriminate(x, cond)  # noqa: E731
-        if cfg.gp == "wgan-gp":
-            return penalties.wgan_gp(critic, real.data, fake.data, rng, cfg.gp_weight)
-        if cfg.gp == "dragan":
-            return penalties.dragan(critic, real.data, rng, cfg.gp_weight)
-        return penalties.zero_centred(critic, real.data, cfg.gp_weight)
-
-    def d_logits(self, real_in, cond, fake_in, fake_cond, d="D"):
-        """D's verdicts (real_logits, fake_logits) in the D step: D(x) and D(G(z)), or for a pairwise
-        loss (T-GAN) T(x_r, x_f) and T(x_f, x_r) from D's encoded features."""
-        if self.loss.pairwise:
-            return self.pairwise_logits(self.features(real_in, cond, d), self.features(fake_in, fake_cond, d), d)
-        return self.discriminate(real_in, cond), self.discriminate(fake_in, fake_cond)
-
     def g_step(self, fake, fake_cond, real, cond, g="G", d="D"):
         """Minimise L_G(D(G(z))) over the parameters of network ``g``, ``d`` frozen.
 
@@ -310,32 +242,6 @@ class Trainer(Sampler):
             D.requires_grad_(True)
         # D(G(z)) once more, now judged by the updated D (pytorch/examples' "D(G(z)) before / after").
         return {"loss_G": loss.data, "D_G_z2": self.mean_output(fake_logits.data), **extra}
-
-    def g_logits(self, fake_in, fake_cond, real, cond, d="D"):
-        """D's view in the G step: (fake_logits, real_logits, f_real, f_fake).
-
-        G's gradient flows through fake_logits and f_fake; what D sees of data (real_logits, f_real)
-        is computed without a graph, and only when needed: real_logits when the G loss compares
-        with data (else None), the features f when the loss is pairwise or G matches features
-        (else None)."""
-        real_logits, f_real, f_fake = None, None, None
-        if self.loss.pairwise or self.config.feature_matching:
-            f_fake = self.features(fake_in, fake_cond, d)
-            with no_grad():
-                f_real = self.features(self.with_instance_noise(real), cond, d)
-            if self.loss.pairwise:
-                real_logits, fake_logits = self.pairwise_logits(f_real, f_fake, d)
-            else:
-                fake_logits = self.networks[d].head(f_fake)
-                if self.loss.g_needs_real:
-                    with no_grad():
-                        real_logits = self.networks[d].head(f_real)
-        else:
-            fake_logits = self.discriminate(fake_in, fake_cond)
-            if self.loss.g_needs_real:
-                with no_grad():
-                    real_logits = self.discriminate(self.with_instance_noise(real), cond)
-        return fake_logits, real_logits, f_real, f_fake
 
     # -- bookkeeping ------------------------------------------------------------------------
     def record(self, rows):

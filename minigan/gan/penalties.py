@@ -19,7 +19,8 @@ import numpy as np
 
 from minigan import backend, nn
 from minigan.errors import MiniganError
-from minigan.function import enable_grad, grad, no_grad
+from minigan.backward import grad
+from minigan.function import enable_grad, no_grad
 from minigan.gan import losses, networks
 from minigan.tensor import Tensor
 

@@ -6,7 +6,7 @@ output. Backward: the Functions a layer created are found by walking from its ou
 its inputs; each one's ``backward`` is wrapped on the instance, so the time of the backward
 pass is charged to the layer whose forward created the op, and the gradients it hands to the
 layer's parameters are summed: their norm is the gradient the optimizer sees in this step.
-The losses (roots of ``backward()``) are caught by wrapping ``minigan.function.run_backward``
+The losses (roots of ``backward()``) are caught by wrapping ``minigan.backward.run_backward``
 for the duration of the step, so ``write_dot`` can draw the step's graph afterwards.
 """
 
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from minigan import backend, function, nn, optim
+from minigan import backend, backward, nn, optim
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.inspect.hooks import leaf_layers, synchronize, watch
@@ -100,7 +100,7 @@ class StepRecorder:
 def caught_backward_roots(roots):
     """Inside the block, every tensor ``backward()`` is called on is appended to ``roots``; the block
     gets a one-element list holding the seconds spent in those backward passes."""
-    original, roots_time = function.run_backward, [0.0]
+    original, roots_time = backward.run_backward, [0.0]
 
     def run_backward(root, grad, *args):
         roots.append(root)
@@ -109,11 +109,11 @@ def caught_backward_roots(roots):
         synchronize(root)
         roots_time[0] += time.perf_counter() - start
 
-    function.run_backward = run_backward
+    backward.run_backward = run_backward
     try:
         yield roots_time
     finally:
-        function.run_backward = original
+        backward.run_backward = original
 
 
 def infer_nz(G):
