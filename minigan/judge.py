@@ -166,10 +166,8 @@ def save_judge(judge, path):
         arrays[f"meta.{k}"] = np.asarray(v)
     if judge.test_fit is not None:
         arrays["test_fit.mu"], arrays["test_fit.sigma"] = judge.test_fit
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with files.atomic_open(path, "judge", "choose a writable --out (or $MINIGAN_CACHE).") as f:
+        np.savez(f, **arrays)
 
 
 def load_judge_file(path):
