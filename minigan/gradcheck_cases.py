@@ -10,6 +10,9 @@ import numpy as np
 from minigan import functional as F
 from minigan import nn
 from minigan.errors import MiniganError
+from minigan.function import Adjoint, enable_grad
+from minigan.functional.conv import Conv2dGradW
+from minigan.functional.pooling import AvgPool2d
 from minigan.gradcheck import gradcheck, gradgradcheck
 from minigan.tensor import Tensor
 
@@ -42,6 +45,13 @@ def _layer(make, in_shape, integer_input=None):
         x = _t(rng, *in_shape, away_from_zero=True)
         return (lambda: layer(x)), [x] + layer.parameters()
     return build
+
+
+def _run(op, shape):
+    """``op`` after one forward on zeros of ``shape``: it holds what its backward needs (for Adjoint)."""
+    with enable_grad():  # also inside the finite differences' no_grad: the op must save
+        op(Tensor(np.zeros(shape), requires_grad=True))
+    return op
 
 
 def _dropout(rng):
@@ -145,6 +155,11 @@ CASES = {
     "conv_transpose2d s2 p1": _op(lambda x, W: F.conv_transpose2d(x, W, None, 2, 1), (2, 3, 3, 3), (3, 2, 4, 4)),
     "conv_transpose2d s2 p1 op1": _op(lambda x, W: F.conv_transpose2d(x, W, None, 2, 1, 1),
                                       (1, 2, 3, 3), (2, 2, 3, 3)),
+    "conv2d weight gradient (Conv2dGradW) s2 p1": _op(lambda x, gy: Conv2dGradW((3, 2, 4, 4), 2, 1)(x, gy),
+                                                     (2, 2, 6, 6), (2, 3, 3, 3)),
+    "sum_to": _op(lambda x: F.sum_to(x, (3, 1)), (2, 3, 4)),
+    "adjoint of avg_pool2d k3 s2 p1": _op(lambda gy: Adjoint(_run(AvgPool2d(3, 2, 1), (1, 2, 5, 5)))(gy),
+                                          (1, 2, 3, 3)),
     "batch_norm 2d train": _batch_norm((4, 3, 2, 2), True),
     "batch_norm 1d train": _batch_norm((5, 3), True),
     "batch_norm 2d eval": _batch_norm((3, 2, 2, 2), False),
