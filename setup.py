@@ -22,7 +22,7 @@ setup(
     install_requires=["numpy>=1.24", "numba>=0.59", "pillow>=9", "click>=8.1"],
     extras_require={
         "gpu": ["cupy-cuda13x"],
-        "dev": ["pytest>=7", "hypothesis>=6", "wheel"],
+        "dev": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["minigan=minigan.cli:main"]},
 )

@@ -4,8 +4,8 @@ by an empty namespace package (Note [Numba cache] in minigan/cpu_kernels.py).
 
 The end-to-end test builds a throw-away virtual environment whose dependencies (numpy, numba, pillow,
 click, pip, setuptools) are links to the running Python's, so nothing is downloaded for them; the
-build itself runs without isolation when a wheel builder is installed (wheel, or setuptools >= 70.1),
-else pip fetches setuptools and wheel for an isolated build.
+build itself runs without isolation when setuptools here can build a wheel (setuptools >= 70.1, or an
+older wheel package), else pip fetches setuptools and wheel for an isolated build.
 """
 
 import importlib.metadata
@@ -55,10 +55,15 @@ def link_dependencies(folder):
 
 
 def has_wheel_builder(installed):
-    if "wheel" in installed:
-        return True
-    major, minor = (int(x) for x in importlib.metadata.version("setuptools").split(".")[:2])
-    return (major, minor) >= (70, 1)
+    """Whether setuptools here can build a wheel offline: its own bdist_wheel (setuptools >= 70.1) or an
+    older wheel package's. (wheel >= 0.45 only re-exports setuptools' own, so it does not count alone.)"""
+    for module in ("setuptools.command.bdist_wheel", "wheel.bdist_wheel"):
+        try:
+            importlib.import_module(module)
+            return True
+        except Exception:  # missing, or a wheel that needs a newer setuptools or packaging
+            continue
+    return False
 
 
 def run(args, cwd, env, timeout=300):
