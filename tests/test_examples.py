@@ -60,7 +60,7 @@ def check_written(output, cwd, expected):
 
 def test_every_example_is_run_here():
     assert {p.name for p in EXAMPLES.glob("*.py")} == {
-        "dcgan_mnist.py", "cgan_per_class.py", "lapgan_pyramid.py", "latent_arithmetic.py"}
+        "dcgan_mnist.py", "cgan_per_class.py", "lapgan_pyramid.py", "latent_arithmetic.py", "penalty_step_cost.py"}
 
 
 def test_dcgan_mnist(tmp_path):
@@ -98,3 +98,11 @@ def test_latent_arithmetic(tmp_path, monkeypatch):
     output = run_example("latent_arithmetic.py", args, tmp_path)
     check_written(output, tmp_path, ["arithmetic.png"])
     assert f"judged as {digit}" in output
+
+
+def test_penalty_step_cost(tmp_path):
+    output = run_example("penalty_step_cost.py", ["--batch", "8", "--steps", "1", "--rounds", "1"], tmp_path)
+    rows = dict(re.findall(r"^(\S.*?)\s{2,}\s*[\d.]+ ms\s+([\d.]+)x base$", output, flags=re.MULTILINE))
+    assert set(rows) == {"base", "wgan, weights clipped", "base, layer-norm D", "wgan-gp, layer-norm D", "dragan",
+                         "r1", "spectral norm"}
+    assert float(rows["base"]) == 1.0 and all(float(v) > 0 for v in rows.values())
