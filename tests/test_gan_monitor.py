@@ -42,11 +42,12 @@ def test_nan_and_inf_raise_with_advice(setup):
         mon.check_parameters()
 
 
-def test_first_ctrl_c_only_asks_to_stop():
-    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN in a background job
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_first_signal_only_asks_to_stop_and_the_handler_is_restored(sig):
+    before = signal.getsignal(sig)  # for SIGINT: default_int_handler, or SIG_IGN in a background job
     with monitor.GracefulInterrupt() as interrupt:
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), sig)
         assert interrupt.requested
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is before
+            os.kill(os.getpid(), sig)
+    assert signal.getsignal(sig) is before

@@ -120,8 +120,8 @@ class Trainer(Sampler, Verdicts):
 
     @classmethod
     def critic_norm(cls, config):
-        """The norm layer after D's inner convolutions (networks.critic_norm), or None when D has
-        no such layer (the MLP discriminators)."""
+        """The norm after D's inner convolutions (batch, layer, instance, none), or None when D has
+        no such layer (the MLP discriminators); networks.norm_layers builds it."""
         return None
 
     def lr_for(self, role):

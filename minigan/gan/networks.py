@@ -57,7 +57,7 @@ def dcgan_generator(nz=100, image_size=28, channels=1, ngf=64):
 D_NORMS = ("batch", "layer", "instance", "none")
 
 
-def critic_norm(kind, channels, size):
+def norm_layers(kind, channels, size):
     """The normalisation layer after one of D's convolutions, as a list (empty for 'none').
 
     Batch norm (DCGAN's) mixes the images of a batch, so D's output for one image depends on
@@ -83,14 +83,14 @@ def dcgan_discriminator(image_size=28, channels=1, ndf=64, norm="batch"):
     if image_size == 28:
         return nn.Sequential(
             nn.Conv2d(channels, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=False), *critic_norm(norm, 128, 7), nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False), *norm_layers(norm, 128, 7), nn.LeakyReLU(0.2),
             nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
     levels = _levels(image_size)
     layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
     width, size = ndf, image_size // 2
     for _ in range(levels - 1):
         size //= 2
-        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *critic_norm(norm, width * 2, size),
+        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *norm_layers(norm, width * 2, size),
                    nn.LeakyReLU(0.2)]
         width *= 2
     layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False), nn.Flatten()]
