@@ -246,3 +246,58 @@ def _draw_legend(draw, box, series, finite, font):
         y = top + 4 + 16 * k
         draw.line((left + 6, y + 7, left + 26, y + 7), fill=COLOURS[k % len(COLOURS)], width=3)
         draw.text((left + 32, y), text, fill="black", font=font)
+
+
+def save_scatter(points, centres, path, title="", size=360, std=None):
+    """Plot 2-D samples (blue dots) over the true modes (green rings): the mode-collapse figure of
+    Metz et al. 2016 and PacGAN.
+
+    Args:
+        points: (n, 2) samples; numpy, cupy or Tensor. Points outside the view are left out.
+        centres: (k, 2) the modes' centres; the view is their bounding box plus a 1.5-unit margin.
+        path (str): the PNG to write.
+        title (str): a caption in the top-left corner.
+        size (int): side of the square picture in pixels.
+        std (float or None): draw each mode's 3-std circle (the high-quality zone) when given.
+    """
+    points, centres = np.asarray(to_numpy(points), dtype=np.float64), np.asarray(centres, dtype=np.float64)
+    lo, hi = centres.min() - 1.5, centres.max() + 1.5
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+
+    def to_px(p):
+        return (p - lo) / (hi - lo) * (size - 1) * np.array([1.0, -1.0]) + np.array([0.0, size - 1.0])
+
+    ring = max(3.0, (3 * std if std else 0.1) / (hi - lo) * size)
+    for cx, cy in to_px(centres):
+        draw.ellipse((cx - ring, cy - ring, cx + ring, cy + ring), outline=(44, 160, 44), width=2)
+    finite = points[np.isfinite(points).all(axis=1)]
+    inside = finite[((finite >= lo) & (finite <= hi)).all(axis=1)]
+    for px, py in to_px(inside):
+        draw.rectangle((px - 1, py - 1, px + 1, py + 1), fill=(31, 119, 180))
+    if title:
+        draw.text((6, 4), title, fill="black", font=_font(13))
+    outside = len(points) - len(inside)
+    if outside:
+        draw.text((6, size - 18), f"{outside} of {len(points)} outside the view", fill=(200, 0, 0), font=_font(11))
+    draw.rectangle((0, 0, size - 1, size - 1), outline=(160, 160, 160))
+    write_png(img, path)
+
+
+def save_strip(paths, path, max_frames=10, height=180):
+    """One PNG of pictures side by side, e.g. a run's per-epoch scatters: at most ``max_frames`` of
+    them, evenly spaced from first to last, each scaled to ``height`` pixels."""
+    if not paths:
+        raise ValueError("save_strip needs at least one picture")
+    picks = sorted({round(i * (len(paths) - 1) / max(1, max_frames - 1)) for i in range(min(max_frames, len(paths)))})
+    frames = []
+    for i in picks:
+        with Image.open(paths[i]) as im:
+            frames.append(im.convert("RGB").resize((round(im.width * height / im.height), height),
+                                                   Image.Resampling.LANCZOS))
+    canvas = Image.new("RGB", (sum(f.width for f in frames) + 2 * (len(frames) - 1), height), "white")
+    left = 0
+    for f in frames:
+        canvas.paste(f, (left, 0))
+        left += f.width + 2
+    write_png(canvas, path)

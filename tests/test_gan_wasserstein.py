@@ -88,7 +88,7 @@ BAD = [
     ({"loss": "turing", "gp": "r1"}, "judges pairs of images"),
     ({"gp": "r1", "gp_weight": 0.0}, "--gp-weight must be positive"),
     ({"gp": "r3"}, "unknown --gp 'r3'"),
-    ({"optimizer": "sgd"}, "unknown --optimizer 'sgd'"),
+    ({"optimizer": "adagrad"}, "unknown --optimizer 'adagrad'"),
     ({"d_norm": "group"}, "unknown --d-norm 'group'"),
     ({"model": "gan", "d_norm": "layer"}, "--d-norm chooses the norm in DCGAN's discriminator"),
     ({"model": "lapgan", "image_size": 28, "gp": "r1"}, "--gp r1 works with one generator and one discriminator"),

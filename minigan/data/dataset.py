@@ -18,10 +18,11 @@ MAX_IMAGE_SIZE = 1024
 
 @dataclass
 class Dataset:
-    """Images in [-1, 1] with optional class labels, and a sentence saying where they came from.
+    """Images in [-1, 1] (or 2-D points) with optional class labels, and a sentence saying where they came from.
 
     Attributes:
-        images (numpy.ndarray): float32, shape (n, c, h, w), values in [-1, 1].
+        images (numpy.ndarray): float32, shape (n, c, h, w), values in [-1, 1]; for a point
+            dataset (ring, grid) float32 points of shape (n, 2), any values.
         labels (numpy.ndarray or None): int64, shape (n,), values in [0, num_classes).
         num_classes (int): number of classes; 0 when there are no labels.
         name (str): dataset name, e.g. "mnist".
@@ -35,8 +36,9 @@ class Dataset:
     source: str
 
     def __post_init__(self):
-        if self.images.ndim != 4 or self.images.dtype != np.float32:
-            raise ValueError(f"images must be float32 (n, c, h, w), got {self.images.dtype} {self.images.shape}")
+        if self.images.ndim not in (2, 4) or self.images.dtype != np.float32:
+            raise ValueError(f"images must be float32 (n, c, h, w) or points (n, d), "
+                             f"got {self.images.dtype} {self.images.shape}")
         if self.labels is not None and self.labels.shape != (len(self.images),):
             raise ValueError(f"labels shape {self.labels.shape} does not match {len(self.images)} images")
 
@@ -45,10 +47,17 @@ class Dataset:
 
     @property
     def image_shape(self):
-        """(c, h, w) of one image."""
+        """(c, h, w) of one image; (d,) of one point."""
         return tuple(self.images.shape[1:])
 
+    @property
+    def is_points(self):
+        return self.images.ndim == 2
+
     def __repr__(self):
+        if self.is_points:
+            return (f"Dataset({self.name!r}, {len(self)} points of {self.image_shape[0]} dimensions, "
+                    f"{self.num_classes} modes, source={self.source!r})")
         c, h, w = self.image_shape
         return (f"Dataset({self.name!r}, {len(self)} images of {c}x{h}x{w}, "
                 f"{self.num_classes} classes, source={self.source!r})")

@@ -29,7 +29,7 @@ import math
 from minigan import backend, optim
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.gan import diagnostics, losses, penalties, techniques
+from minigan.gan import diagnostics, losses, penalties, techniques, unrolled
 from minigan.gan.config import DEFAULT_EPOCHS, RNG_NAMES, TrainConfig, make_generators, seed_dropout
 from minigan.gan.sampler import SAMPLE_CHUNK, Sampler
 from minigan.gan.verdicts import Verdicts
@@ -63,6 +63,9 @@ class Trainer(Sampler, Verdicts):
     name = None  # the --model name
     has_encoder = True  # D is a networks.Discriminator (features, then a head)
     single_pair = True  # one G and one D, named "G" and "D"
+    unrollable = True  # G's loss is D's verdict on its samples (--unroll can differentiate through D's steps)
+    packable = True  # D can judge M samples at once (--pack M)
+    draws_points = False  # can train on 2-D point data (ring, grid)
 
     @classmethod
     def check_config(cls, config):
@@ -74,9 +77,34 @@ class Trainer(Sampler, Verdicts):
     def check_data(cls, image_shape, num_classes):
         """Raise MiniganError when this model cannot train on such images or labels."""
 
+    @classmethod
+    def check_shape(cls, image_shape, dataset):
+        """Raise MiniganError when this model cannot train on 2-D points, or only on points."""
+        if len(image_shape) == 1 and not cls.draws_points:
+            raise MiniganError(f"--model {cls.name} draws images, and {dataset} is a set of 2-D points; "
+                               "use --model gan (its default) or began.")
+
+    @classmethod
+    def check_pack(cls, config):
+        """Raise MiniganError when --pack cannot work."""
+        if config.pack < 1:
+            raise MiniganError(f"--pack must be 1 (off) or more, not {config.pack}.")
+        if config.pack == 1:
+            return
+        if not cls.packable or cls.conditional:
+            raise MiniganError(f"--pack concatenates samples for one unconditional D, which --model {cls.name} "
+                               "does not have; use --model gan or dcgan.")
+        if config.batch_size % config.pack:
+            raise MiniganError(f"--pack {config.pack} must divide --batch-size {config.batch_size}: D judges "
+                               f"packs of {config.pack} samples, real with real and fake with fake.")
+        if config.minibatch_discrimination or losses.get_loss(config.loss).pairwise:
+            raise MiniganError("--pack already shows D several samples at once; drop --minibatch-discrimination "
+                               "(or a pairwise --loss).")
+
     def __init__(self, config, image_shape, num_classes=0):
         type(self).check_config(config)
         techniques.check(config, type(self))
+        type(self).check_shape(tuple(image_shape), config.dataset)
         type(self).check_data(tuple(image_shape), num_classes)
         if config.device == "gpu":
             backend.require_gpu()
@@ -95,6 +123,7 @@ class Trainer(Sampler, Verdicts):
             net.to(config.device)
             self.optimizers[name] = self.make_optimizer(net, self._roles[name])
         self.states = self.make_states()
+        self.unroller = unrolled.Unroller(self, config.unroll) if config.unroll else None
         self.fixed = self.make_fixed_inputs()
         self.epoch, self.step, self.history, self.data_state = 0, 0, {}, None
         self.steps_per_epoch = None
@@ -112,10 +141,12 @@ class Trainer(Sampler, Verdicts):
         return module
 
     def make_optimizer(self, net, role):
-        """Adam (betas from the config), or RMSprop (penalties.optimizer_name), on ``net``'s parameters."""
+        """Adam (betas from the config), RMSprop or SGD (penalties.optimizer_name) on ``net``'s parameters."""
         lr = self.lr_for(role)
         if penalties.optimizer_name(self.config) == "rmsprop":
             return optim.RMSprop(net.parameters(), lr=lr)
+        if penalties.optimizer_name(self.config) == "sgd":
+            return optim.SGD(net.parameters(), lr=lr)
         return optim.Adam(net.parameters(), lr=lr, betas=(self.config.beta1, self.config.beta2))
 
     @classmethod
@@ -176,6 +207,8 @@ class Trainer(Sampler, Verdicts):
         with contextlib.nullcontext() if g_turn else no_grad():  # no G graph when G does not step
             fake = self.generate(z, fake_labels)
         real = Tensor(real)
+        if g_turn and self.unroller is not None:
+            self.unroller.snapshot()  # the unrolled steps start where this D step starts
         d_fake, d_fake_labels = fake, fake_labels
         if "replay" in self.states:  # D sees half a batch of earlier fakes (techniques.ReplayBuffer)
             d_fake, d_fake_labels = self.states["replay"].mix(fake, fake_labels)
@@ -232,7 +265,11 @@ class Trainer(Sampler, Verdicts):
         D.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed
         try:
             fake_in = self.with_instance_noise(fake)
-            fake_logits, real_logits, f_real, f_fake = self.g_logits(fake_in, fake_cond, real, cond, d)
+            if self.unroller is not None:  # D's verdict after K more (differentiable) steps of its own
+                fake_logits, real_logits = self.unroller.g_logits(fake_in, fake_cond, real, cond)
+                f_real = f_fake = None
+            else:
+                fake_logits, real_logits, f_real, f_fake = self.g_logits(fake_in, fake_cond, real, cond, d)
             if self.config.feature_matching:
                 loss = techniques.feature_matching_loss(f_real, f_fake)
             else:
@@ -244,6 +281,11 @@ class Trainer(Sampler, Verdicts):
         return {"loss_G": loss.data, "D_G_z2": self.mean_output(fake_logits.data), **extra}
 
     # -- bookkeeping ------------------------------------------------------------------------
+    def extra_curves(self):
+        """{picture name: {series: values}} plotted beside loss.png at each epoch's end (BEGAN: its
+        convergence measure); none for most models."""
+        return {}
+
     def record(self, rows):
         """Append host metric rows (dicts of floats) to ``history``, one value per step in every
         series (NaN where a metric did not exist yet), so the curves share their x axis."""

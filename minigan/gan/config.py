@@ -19,8 +19,9 @@ class TrainConfig:
     """Everything a training run is built from; each field is one ``minigan train`` option.
 
     Attributes:
-        dataset (str): mnist, fashion-mnist, folder or synthetic.
-        model (str): gan, dcgan, cgan or lapgan.
+        dataset (str): mnist, fashion-mnist, folder, synthetic, ring, grid or stacked-mnist.
+        model (str or None): gan, dcgan, cgan, lapgan or began; None: the dataset's own
+            (``default_model``: gan for the 2-D point sets, dcgan for images).
         arch (str or None): cgan only: "mlp" (the paper's, default) or "conv".
         epochs (int): total passes over the data (a resumed run stops at this total).
         batch_size (int): images per step.
@@ -71,12 +72,17 @@ class TrainConfig:
             (Miyato et al. 2018).
         d_norm (str or None): the layer after D's inner convolutions (conv D's only): batch,
             layer, instance or none; None: the model's own (batch norm for DCGAN).
-        optimizer (str or None): adam or rmsprop for both players; None: RMSprop with --clip
+        optimizer (str or None): adam, rmsprop or sgd for both players; None: RMSprop with --clip
             (as the WGAN paper), Adam otherwise.
+        unroll (int): K > 0: G's loss is computed against D after K differentiable update steps
+            of D on the step's batch (the unrolled GAN, Metz et al. 2016; gan/unrolled.py); 0: off.
+        pack (int): M > 1: D judges M samples at once, concatenated along channels (PacGAN, Lin
+            et al. 2018); the batch size must be a multiple of M; 1: off.
+        gamma (float): BEGAN's diversity ratio gamma = E L(G(z)) / E L(x) that k_t steers toward.
     """
 
     dataset: str = "mnist"
-    model: str = "dcgan"
+    model: str | None = None
     arch: str | None = None
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = 128
@@ -116,6 +122,13 @@ class TrainConfig:
     spectral_norm: bool = False
     d_norm: str | None = None
     optimizer: str | None = None
+    unroll: int = 0
+    pack: int = 1
+    gamma: float = 0.5
+
+    def __post_init__(self):
+        if self.model is None:
+            self.model = default_model(self.dataset)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -125,6 +138,13 @@ class TrainConfig:
         """A config from a saved dict; keys this version does not know are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def default_model(dataset):
+    """The model a dataset trains with when --model is not given: the MLP GAN for 2-D points, else DCGAN."""
+    from minigan.data.modes import POINT_DATASETS
+
+    return "gan" if str(dataset).lower() in POINT_DATASETS else "dcgan"
 
 
 def make_generators(seed):

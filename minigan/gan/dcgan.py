@@ -41,7 +41,7 @@ class DCGANTrainer(Trainer):
     def build(self):
         c, size, _ = self.image_shape
         G = networks.dcgan_generator(self.nz, size, c)
-        D = networks.dcgan_discriminator_parts(size, c, norm=self.critic_norm(self.config))
+        D = networks.dcgan_discriminator_parts(size, self.d_input_shape[0], norm=self.critic_norm(self.config))
         for net in (G, D):
             nn.init.dcgan_(net, self.rngs["init"])
         self.add_network("G", G, "G")

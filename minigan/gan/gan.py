@@ -11,6 +11,12 @@ form most reimplementations settled on. Both see an image as one flat vector.
 G's 512 and 1024 layers are batch-normalised. Batch norm came a year after the paper, but
 without it this G, trained with Adam as here, collapsed on MNIST to one blurred image for every
 z within a few epochs; with it, digits appear in the first epochs.
+
+On 2-D points (the ring and grid of data/modes.py) both are the unrolled GAN paper's MLPs
+(Metz et al. 2016, and poolio/unrolled_gan): two hidden layers of 128 tanh units each, G's
+output linear (points are not bounded to [-1, 1]), z of 256 by the ring's recipe (cli/train.py):
+
+    G: z (n, nz) -> 128 -> 128 -> 2        D: (n, 2 M) -> 128 -> 128 -> 1 logit  (M = --pack)
 """
 
 import math
@@ -55,14 +61,34 @@ def mlp_discriminator(n_in, hidden=D_HIDDEN, p=D_DROPOUT, rng=None):
     return nn.Sequential(*layers, nn.Linear(hidden[-1], 1, rng=rng))
 
 
+POINT_HIDDEN = (128, 128)
+
+
+def tanh_mlp(n_in, n_out, hidden=POINT_HIDDEN, rng=None):
+    """Linear -> Tanh per hidden size, then a linear output: the 2-D experiments' G and D (without the head)."""
+    layers, width = [], n_in
+    for size in hidden:
+        layers += [nn.Linear(width, size, rng=rng), nn.Tanh()]
+        width = size
+    return layers + ([nn.Linear(width, n_out, rng=rng)] if n_out else [])
+
+
 class GANTrainer(Trainer):
-    """The 2014 GAN: MLP G and D, PyTorch's default init drawn from the run's seed."""
+    """The 2014 GAN: MLP G and D, PyTorch's default init drawn from the run's seed; on 2-D points the
+    unrolled GAN paper's tanh MLPs."""
 
     name = "gan"
+    draws_points = True
 
     def build(self):
         rng = self.rngs["init"]
+        if len(self.image_shape) == 1:  # 2-D points
+            self.add_network("G", nn.Sequential(*tanh_mlp(self.nz, self.image_shape[0], rng=rng)), "G")
+            encoder = nn.Sequential(*tanh_mlp(self.d_input_shape[0], 0, rng=rng))
+            D = Discriminator(encoder, nn.Linear(POINT_HIDDEN[-1], 1, rng=rng), (POINT_HIDDEN[-1],))
+            self.add_network("D", D, "D")
+            return
         self.add_network("G", mlp_generator(self.nz, self.image_shape, rng=rng), "G")
-        encoder = nn.Sequential(nn.Flatten(), *mlp_encoder_layers(math.prod(self.image_shape), rng=rng))
+        encoder = nn.Sequential(nn.Flatten(), *mlp_encoder_layers(math.prod(self.d_input_shape), rng=rng))
         D = Discriminator(encoder, nn.Linear(D_HIDDEN[-1], 1, rng=rng), (D_HIDDEN[-1],))
         self.add_network("D", D, "D")

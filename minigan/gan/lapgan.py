@@ -180,6 +180,7 @@ class LAPGANTrainer(Trainer):
     name = "lapgan"
     has_encoder = False  # its D's are plain Sequentials: no feature matching, T-GAN, ...
     single_pair = False  # a G/D pair per pyramid level
+    packable = False
     coarse_g_hidden = (512, 512)
     coarse_d_hidden = (512, 256)
     g_width = 64

@@ -25,7 +25,7 @@ from minigan.gan import losses, networks
 from minigan.tensor import Tensor
 
 PENALTIES = ("wgan-gp", "dragan", "r1", "r2")
-OPTIMIZERS = ("adam", "rmsprop")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DRAGAN_C = 0.5  # the perturbation's scale, in standard deviations of the batch (Kodali et al.'s code)
 
 
@@ -100,7 +100,7 @@ def spectral_normalize(D, rng):
 
 
 def optimizer_name(config):
-    """adam or rmsprop: --optimizer when given, else RMSprop for a clipped critic (the WGAN paper's)."""
+    """adam, rmsprop or sgd: --optimizer when given, else RMSprop for a clipped critic (the WGAN paper's)."""
     return config.optimizer or ("rmsprop" if config.clip else "adam")
 
 
@@ -112,7 +112,7 @@ def check(config, model):
     if config.clip and not wasserstein:
         raise MiniganError(f"--clip bounds a Wasserstein critic; use it with --loss wasserstein, not --loss {config.loss}.")
     if config.optimizer is not None and config.optimizer not in OPTIMIZERS:
-        raise MiniganError(f"unknown --optimizer {config.optimizer!r}; choose adam or rmsprop.")
+        raise MiniganError(f"unknown --optimizer {config.optimizer!r}; choose adam, rmsprop or sgd.")
     if config.gp is not None and config.gp not in PENALTIES:
         raise MiniganError(f"unknown --gp {config.gp!r}; choose one of {', '.join(PENALTIES)}.")
     if config.gp_weight <= 0:

@@ -15,6 +15,7 @@ from minigan.gan import techniques
 from minigan.tensor import Tensor
 
 SAMPLE_CHUNK = 512  # images generated at once by ``sample``: bounds memory for large n
+SCATTER_POINTS = 1000  # points in a 2-D run's epoch scatter
 
 
 class Sampler:
@@ -46,8 +47,9 @@ class Sampler:
     def make_fixed_inputs(self):
         """The sample grid's inputs, drawn once from rngs['sample'] and kept all run long."""
         rng = self.rngs["sample"]
-        fixed = {"z": self.draw_noise(self.grid_size, rng)}
-        labels = self.draw_labels(self.grid_size, rng)
+        n = SCATTER_POINTS if len(self.image_shape) == 1 else self.grid_size
+        fixed = {"z": self.draw_noise(n, rng)}
+        labels = self.draw_labels(n, rng)
         if labels is not None:
             fixed["labels"] = labels
         return fixed

@@ -64,6 +64,10 @@ def check(config, model):
         raise MiniganError(f"--minibatch-discrimination compares the images of a batch, but --loss {config.loss} "
                            "feeds D's head differences of paired features; use one or the other.")
     penalties.check(config, model)
+    model.check_pack(config)
+    from minigan.gan import unrolled  # gan/unrolled.py imports nothing of this module; late to keep floors plain
+
+    unrolled.check(config, model)
 
 
 def describe(config):
@@ -93,6 +97,10 @@ def describe(config):
         used.append("spectral norm in D")
     if config.d_norm:
         used.append(f"{config.d_norm} norm in D")
+    if config.unroll:
+        used.append(f"G against D unrolled {config.unroll} steps")
+    if config.pack > 1:
+        used.append(f"D judges packs of {config.pack} samples (PacGAN)")
     return used
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from minigan import backend, data, images
 from minigan.errors import MiniganError
 from minigan.gan import checkpoint, diagnostics, get_trainer_class, losses, penalties, techniques
+from minigan.gan.sampler import SCATTER_POINTS
 from minigan.gan.monitor import GracefulInterrupt, Monitor
 from minigan.gan.progress import ProgressBar, format_duration
 from minigan.gan.run_folder import RunFolder, check_fresh, default_path
@@ -101,10 +102,10 @@ def train(config, echo=print, on_epoch_end=()):
         MiniganError: bad settings or data, a run folder that holds files, a diverged run.
     """
     check_settings(config)
+    config = dataclasses.replace(config, dataset=canonical_dataset(config.dataset))
     cls = get_trainer_class(config.model)
     cls.check_config(config)
     techniques.check(config, cls)
-    config = dataclasses.replace(config, dataset=canonical_dataset(config.dataset))
     config.run_dir = config.run_dir or default_path(config)
     check_fresh(config.run_dir)  # before the (slow) data loading
     dataset = load_data(config)
@@ -182,14 +183,18 @@ def resume(path, echo=print, on_epoch_end=(), **overrides):
 def describe(trainer, dataset, echo):
     """The run's data, model and schedule, in a few lines."""
     cfg = trainer.config
-    c, h, w = dataset.image_shape
-    echo(f"data: {len(dataset)} images {c}x{h}x{w}, {dataset.num_classes} classes ({dataset.source})")
+    if dataset.is_points:
+        echo(f"data: {len(dataset)} points, {dataset.num_classes} modes ({dataset.source})")
+    else:
+        c, h, w = dataset.image_shape
+        echo(f"data: {len(dataset)} images {c}x{h}x{w}, {dataset.num_classes} classes ({dataset.source})")
     sizes = ", ".join(f"{name} {sum(p.size for p in net.parameters()):,} parameters"
                       for name, net in trainer.networks.items())
     lr_g, lr_d = trainer.lr_for("G"), trainer.lr_for("D")
     lr = f"{lr_g:g}" if lr_g == lr_d else f"G {lr_g:g} D {lr_d:g}"
-    optimizer = (f"Adam lr {lr} betas ({cfg.beta1:g}, {cfg.beta2:g})"
-                 if penalties.optimizer_name(cfg) == "adam" else f"RMSprop lr {lr}")
+    name = penalties.optimizer_name(cfg)
+    optimizer = (f"Adam lr {lr} betas ({cfg.beta1:g}, {cfg.beta2:g})" if name == "adam"
+                 else f"{'RMSprop' if name == 'rmsprop' else 'SGD'} lr {lr}")
     echo(f"model: {trainer.name} ({sizes}); loss {cfg.loss}, {optimizer}, {plural(cfg.d_steps, 'D step')} per G step")
     used = techniques.describe(cfg)
     if used:
@@ -212,7 +217,12 @@ def fit(trainer, dataset, run, echo=print, on_epoch_end=()):
     if trainer.data_state is not None:
         batches.load_state_dict(trainer.data_state)
     monitor = Monitor(trainer, run, len(batches), echo)
-    if trainer.step == 0:
+    if trainer.step == 0 and dataset.is_points:
+        from minigan.data import modes
+
+        images.save_scatter(dataset.images[:SCATTER_POINTS], modes.mode_centres(cfg.dataset),
+                            run.file("samples", "real.png"), title="data", std=modes.STD[cfg.dataset])
+    elif trainer.step == 0:
         images.save_grid(dataset.images[:trainer.grid_size], run.file("samples", "real.png"))
     # a diverging run overflows before the NaN check names it: that check speaks, not numpy
     with GracefulInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -258,11 +268,11 @@ def end_epoch(trainer, batches, run, monitor, echo, seconds, on_epoch_end=()):
     e = trainer.epoch
     written = []
     if e % cfg.sample_every == 0 or e == cfg.epochs:
-        x, nrow = trainer.sample_grid()
-        images.save_grid(x, run.file("samples", f"epoch_{e:03d}.png"), nrow=nrow)
-        written.append(f"samples/epoch_{e:03d}.png")
+        written += save_samples(trainer, run, e)
     curves = {k: v for k, v in trainer.history.items() if k.startswith("loss")}
     images.save_loss_curve(curves, run.file("loss.png"), title=f"{trainer.name} losses per step")
+    for name, curve in trainer.extra_curves().items():  # e.g. BEGAN's convergence measure
+        images.save_loss_curve(curve, run.file(f"{name}.png"), title=f"{trainer.name}: {name} per step")
     save_checkpoint(trainer, batches, run, monitor, epoch_end=True)
     written.append(f"{checkpoint.FOLDER}/{checkpoint.epoch_name(e)}")
     echo(f"epoch {e}/{cfg.epochs} done in {format_duration(seconds)}: wrote {', '.join(written)}")
@@ -270,6 +280,23 @@ def end_epoch(trainer, batches, run, monitor, echo, seconds, on_epoch_end=()):
     for warning in diagnostics.diagnose({**trainer.history, **summary}, trainer.num_classes or 10,
                                        scores=trainer.loss.scores):
         echo(f"warning: {warning}")
+
+
+def save_samples(trainer, run, epoch):
+    """The epoch's picture from G's fixed inputs: a sample grid, or for 2-D points a scatter over the
+    true modes plus the strip of every scatter so far (samples/strip.png). Returns the paths written."""
+    name = f"samples/epoch_{epoch:03d}.png"
+    x, nrow = trainer.sample_grid()
+    if len(trainer.image_shape) == 1:
+        from minigan.data import modes
+
+        centres = modes.mode_centres(trainer.config.dataset)
+        images.save_scatter(x, centres, run.file(name), title=f"epoch {epoch}", std=modes.STD[trainer.config.dataset])
+        scatters = sorted(f for f in os.listdir(run.file("samples")) if f.startswith("epoch_"))
+        images.save_strip([run.file("samples", f) for f in scatters], run.file("samples", "strip.png"))
+        return [name, "samples/strip.png"]
+    images.save_grid(x, run.file(name), nrow=nrow)
+    return [name]
 
 
 def run_hooks(hooks, trainer, run, epoch):

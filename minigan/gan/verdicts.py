@@ -48,14 +48,27 @@ class Verdicts:
         noise = self.rngs["instance_noise"].standard_normal(x.shape, dtype=np.float32) * np.float32(sigma)
         return x + Tensor(self.to_device(noise))
 
+    def packed(self, x):
+        """PacGAN's packing (--pack M, Lin et al. 2018): samples i M .. i M + M - 1 of a batch (n, c, ...)
+        become one input of M c channels (n / M, M c, ...), so D judges M samples at once; real
+        samples are packed with real ones, fakes with fakes. M = 1: x itself."""
+        m = self.config.pack
+        return x if m == 1 else x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
+
+    @property
+    def d_input_shape(self):
+        """The shape of one input of D: the image (or point) shape, with M times the channels under --pack M."""
+        c, *rest = self.image_shape
+        return (c * self.config.pack, *rest)
+
     def discriminate(self, x, cond=None):
-        """D(x) as logits (n, 1); ``cond`` as in ``generate``. A model with several D's picks
-        the one that ``d_step``/``g_step`` are working on from x or cond (LAPGAN: x's size)."""
-        return self.networks["D"](x, *self.cond_args(cond))
+        """D(x) as logits (n, 1) (n / M with --pack M); ``cond`` as in ``generate``. A model with
+        several D's picks the one that ``d_step``/``g_step`` are working on from x or cond (LAPGAN: x's size)."""
+        return self.networks["D"](self.packed(x), *self.cond_args(cond))
 
     def features(self, x, cond=None, d="D"):
         """f(x): the output of D's encoder, the input of its head (networks.Discriminator)."""
-        return self.networks[d].features(x, *self.cond_args(cond))
+        return self.networks[d].features(self.packed(x), *self.cond_args(cond))
 
     def pairwise_logits(self, f_real, f_fake, d="D"):
         """(T(x_r, x_f), T(x_f, x_r)) of the T-GAN from encoded features: T(a, b) = head(E(a) - E(b))."""
