@@ -4,9 +4,9 @@
 // mean, var, invstd = 1/sqrt(var + eps), gamma, beta are (c,); xhat = (x - mean) * invstd.
 //
 // The statistics and the backward sums are per-channel reductions: one block per channel,
-// REDUCE_THREADS threads striding over its m values, then a shared-memory tree. They use
-// __shared__ and __syncthreads, so the host build (MINIGAN_HOST) leaves them out and they are
-// checked on a GPU only. The elementwise steps are grid-stride loops and run on the host too.
+// REDUCE_THREADS threads striding over its m values, then a shared-memory tree. The elementwise
+// steps are grid-stride loops. All of them run on the host too, the threads of a block as fibers
+// meeting at a real barrier (Note [host emulator] in tests/cuda_host/emulator.cpp).
 #include "common.cuh"
 
 #define ACT_NONE 0
@@ -40,7 +40,6 @@ __device__ void batch_norm_backward(const T* x3, const T* gy3, const T* mean, co
     }
 }
 
-#ifndef MINIGAN_HOST
 // Sum of one value per thread over the block (blockDim.x == REDUCE_THREADS, a power of two).
 // Partial sums are double even for f32: a channel can hold 10^5 values or more.
 __device__ double block_sum(double v) {
@@ -113,7 +112,6 @@ extern "C" __global__ void batch_norm_backward_reduce_f64(const double* x3, cons
                                                           int c, int l) {
     batch_norm_backward_reduce(x3, gy3, mean, invstd, ggamma, gbeta, n, c, l);
 }
-#endif  // MINIGAN_HOST
 
 // The three forward flavours share one signature; slope only matters to the leaky ReLU one.
 extern "C" __global__ void batch_norm_forward_f32(

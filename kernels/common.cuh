@@ -10,16 +10,18 @@
 //
 // minigan.cuda pastes this file into each .cu source in place of its #include line,
 // so NVRTC compiles every file with no include path. On the host, tests/cuda_host/shim.h
-// defines the CUDA keywords away and these kernels compile as plain C++ (MINIGAN_HOST).
+// defines the CUDA keywords away and these kernels compile as plain C++ (MINIGAN_HOST), run by
+// an emulator of the launch (Note [host emulator] in tests/cuda_host/emulator.cpp).
 #pragma once
 
 // Note [grid-stride loop]
 //   Thread t of the launch visits i = t, t + T, t + 2T, ... (T = total threads), so any grid
-//   covers any n: the launcher may cap the grid, and the host shim runs one "thread" (grid 1,
-//   block 1) that visits every i in order. The loop counter is 64-bit so that i + stride never
-//   overflows. Every array has fewer than 2^31 elements (minigan.cuda checks before launching),
-//   so inside the loop a kernel may take e = (int)i and do its index arithmetic in 32 bits:
-//   64-bit integer division is emulated on the GPU and costs several times more.
+//   covers any n: the launcher may cap the grid (the host emulator runs the same grid). The
+//   loop counter is 64-bit so that i + stride never overflows. The loop runs over fewer than
+//   2^31 elements (minigan.cuda checks before launching), so inside the loop a kernel may take
+//   e = (int)i and do its index arithmetic in 32 bits: 64-bit integer division is emulated on
+//   the GPU and costs several times more. An offset into another, larger array is 64-bit
+//   (col2im's reads of col: col can have more than 2^31 elements when x has fewer).
 #define GRID_STRIDE_LOOP(i, n)                                                    \
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
          i += (long long)blockDim.x * gridDim.x)
@@ -33,12 +35,16 @@
 namespace mg {
 __device__ __forceinline__ float exp(float x) { return expf(x); }
 __device__ __forceinline__ double exp(double x) { return ::exp(x); }
+__device__ __forceinline__ float log(float x) { return logf(x); }
+__device__ __forceinline__ double log(double x) { return ::log(x); }
 __device__ __forceinline__ float log1p(float x) { return log1pf(x); }
 __device__ __forceinline__ double log1p(double x) { return ::log1p(x); }
 __device__ __forceinline__ float tanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double tanh(double x) { return ::tanh(x); }
 __device__ __forceinline__ float sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double sqrt(double x) { return ::sqrt(x); }
+__device__ __forceinline__ float cos(float x) { return cosf(x); }
+__device__ __forceinline__ double cos(double x) { return ::cos(x); }
 __device__ __forceinline__ float abs(float x) { return fabsf(x); }
 __device__ __forceinline__ double abs(double x) { return fabs(x); }
 

@@ -25,7 +25,8 @@ __device__ void im2col(const T* x, T* col, int n, int c, int h, int w, int kh, i
 // iy = oy*sy - ph + i, so for a given iy only the taps i = (iy + ph) mod sy, + sy, ..., up to
 // iy + ph (oy >= 0) can hit it, each from oy = (iy + ph - i) / sy (kept when oy < out_h).
 // No two iterations write the same element (no atomics), and each sums its taps in the same
-// order every run: bit-identical results.
+// order every run: bit-identical results. col may have more than 2^31 elements while x has
+// fewer (a 64-px DCGAN layer at a batch of 8192): its offsets are 64-bit (Note [grid-stride loop]).
 template <typename T>
 __device__ void col2im(const T* col, T* x, int n, int c, int h, int w, int kh, int kw, int sy, int sx,
                        int ph, int pw, int out_h, int out_w) {
@@ -40,7 +41,8 @@ __device__ void col2im(const T* col, T* x, int n, int c, int h, int w, int kh, i
             for (int j = (ix + pw) % sx; j < kw && j <= ix + pw; j += sx) {
                 int ox = (ix + pw - j) / sx;
                 if (ox >= out_w) continue;
-                acc += col[((ci * kh + i) * kw + j) * cols + (ni * out_h + oy) * out_w + ox];
+                long long row = (ci * kh + i) * kw + j;
+                acc += col[row * cols + (ni * out_h + oy) * out_w + ox];
             }
         }
         x[e] = acc;

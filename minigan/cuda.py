@@ -1,10 +1,12 @@
 """Floor 2 on the GPU: the CUDA C kernels of ``kernels/*.cu``, compiled with CuPy and launched here.
 
-Same names and signatures as ``minigan.cpu_kernels``, on CuPy arrays (float32 or float64), plus
-the fused ``batch_norm_forward_relu``, ``batch_norm_forward_leaky_relu`` and
-``bce_with_logits_forward_backward``. Each .cu file gets its ``#include "common.cuh"`` pasted in
-(NVRTC then needs no include path), is compiled by ``cupy.RawModule`` at the first launch, and its
-entry points ``<op>_<f32|f64>`` are fetched once. Arguments follow kernels/common.cuh: input
+Same names and signatures as ``minigan.cpu_kernels``, on CuPy arrays (float32 or float64), among
+them the fused ``batch_norm_forward_relu``, ``batch_norm_forward_leaky_relu`` and
+``bce_with_logits_forward_backward``; plus ``random_uniform`` and ``random_normal``, draws made on
+the device from a key taken from a host Generator (Note [device draws] in kernels/random.cu).
+Each .cu file gets its ``#include "common.cuh"`` pasted in (NVRTC then needs no include path), is
+compiled by ``cupy.RawModule`` with ``COMPILE_OPTIONS`` at the first launch, and its entry points
+``<op>_<f32|f64>`` are fetched once. Arguments follow kernels/common.cuh: input
 arrays, op scalars, output arrays, sizes; ints as ``numpy.int32``, reals in the array's type.
 ``launches`` counts kernel launches (benchmarks report launches per step). Importing needs no
 CuPy; calling a function without it raises a RuntimeError saying how to install it.
@@ -24,6 +26,7 @@ BLOCK = 256  # threads per block of the grid-stride kernels
 REDUCE_THREADS = 256  # must equal REDUCE_THREADS in kernels/common.cuh: it sizes the shared arrays
 MAX_BLOCKS = 4096  # grid cap; Note [grid-stride loop] (kernels/common.cuh) lets any grid cover any size
 _MAX_ELEMENTS = 2**31 - 1  # kernels index in 32-bit ints (Note [grid-stride loop])
+COMPILE_OPTIONS = ("-std=c++17",)  # what RawModule gets (tests/test_cuda_nvrtc.py compiles with them)
 
 _INCLUDE = re.compile(r'^#include "([\w.]+)"[ \t]*$', re.M)
 _ENTRY = re.compile(r'extern "C" __global__ void (\w+)\(')
@@ -87,7 +90,7 @@ def _kernels():
     if not _functions:
         cupy, loaded = _cupy(), {}
         for name, source in all_kernel_sources().items():
-            module = cupy.RawModule(code=source, options=("-std=c++17",))
+            module = cupy.RawModule(code=source, options=COMPILE_OPTIONS)
             for entry in entry_points(source):
                 try:  # the first get_function compiles the whole file
                     loaded[entry] = module.get_function(entry)
@@ -149,10 +152,18 @@ def _map(op, arrays, scalars=(), outputs=1):
 # ---- im2col / col2im (Note [col layout] in minigan/cpu_kernels.py) ----
 
 
+def _check_col(op, rows, cols):
+    """col's two sides are 32-bit ints in the kernels (its size may pass 2^31 in col2im)."""
+    if max(rows, cols) > _MAX_ELEMENTS:
+        raise ValueError(f"{op}: col of {rows} x {cols}; the CUDA kernels take each side of col as a 32-bit int "
+                         "(at most 2**31 - 1): use a smaller batch.")
+
+
 def im2col(x, kh, kw, sy, sx, ph, pw, out_h, out_w):
     """Unfold x (n, c, h, w) into col (c*kh*kw, n*out_h*out_w), Note [col layout]."""
     (x,) = _prepare(x)
     n, c, h, w = x.shape
+    _check_col("im2col", c * kh * kw, n * out_h * out_w)
     col = _cupy().empty((c * kh * kw, n * out_h * out_w), dtype=x.dtype)
     _launch("im2col", x.dtype, col.size, x, col, *_ints(n, c, h, w, kh, kw, sy, sx, ph, pw, out_h, out_w))
     return col
@@ -161,6 +172,7 @@ def im2col(x, kh, kw, sy, sx, ph, pw, out_h, out_w):
 def col2im(col, n, c, h, w, kh, kw, sy, sx, ph, pw, out_h, out_w):
     """Fold col into x (n, c, h, w), the adjoint of im2col; a gather, so deterministic."""
     (col,) = _prepare(col)
+    _check_col("col2im", c * kh * kw, n * out_h * out_w)
     x = _cupy().empty((n, c, h, w), dtype=col.dtype)
     _launch("col2im", col.dtype, x.size, col, x, *_ints(n, c, h, w, kh, kw, sy, sx, ph, pw, out_h, out_w))
     return x
@@ -277,6 +289,31 @@ def dropout(x, u, p):
     """(y, mask) with mask = (u >= p) / (1 - p) and y = x * mask; u uniform [0, 1) of x's shape."""
     keep_scale = 1.0 / (1.0 - p) if p < 1 else 0.0  # p = 1 drops everything (u < 1 always)
     return _map("dropout_forward", (x, u), (p, keep_scale), outputs=2)
+
+
+# ---- random draws (Note [device draws] in kernels/random.cu) ----
+
+
+def _key(rng):
+    """A 64-bit Philox key drawn from the host Generator ``rng``, as the kernels take it: two uint32."""
+    key = int(rng.integers(0, 2**64, dtype=np.uint64))
+    return np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32)
+
+
+def _draw(op, rng, shape, dtype):
+    out = _cupy().empty(shape, dtype=dtype)
+    _launch(op, out.dtype, out.size, *_key(rng), out, *_ints(out.size))
+    return out
+
+
+def random_uniform(rng, shape, dtype=np.float32):
+    """U[0, 1) draws of ``shape`` made on the GPU; the host Generator ``rng`` gives one key (its only draw)."""
+    return _draw("random_uniform", rng, shape, dtype)
+
+
+def random_normal(rng, shape, dtype=np.float32):
+    """N(0, 1) draws of ``shape`` made on the GPU; the host Generator ``rng`` gives one key (its only draw)."""
+    return _draw("random_normal", rng, shape, dtype)
 
 
 # ---- Adam, all parameters in one launch ----

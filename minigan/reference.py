@@ -330,3 +330,56 @@ def instance_norm2d(x, gamma=None, beta=None, running_mean=None, running_var=Non
             new_mean[ci] = (1 - momentum) * running_mean[ci] + momentum * np.mean(means)
             new_var[ci] = (1 - momentum) * running_var[ci] + momentum * np.mean(variances)
     return y, new_mean, new_var
+
+
+# Philox4x32-10 and the draws of kernels/random.cu (Note [device draws] there), one counter per draw.
+PHILOX_M = (0xD2511F53, 0xCD9E8D57)
+PHILOX_W = (0x9E3779B9, 0xBB67AE85)
+
+
+def philox4x32_10(counters, key):
+    """Philox4x32-10: four uint32 words from each counter of four uint32 words, under a key of two.
+
+    Args:
+        counters: (n, 4) uint32. key: (k0, k1), two uint32.
+    Returns:
+        uint32 array (n, 4).
+    """
+    mask = np.uint64(0xFFFFFFFF)
+    c = list(np.asarray(counters, dtype=np.uint64).T)
+    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    for round_ in range(10):
+        if round_ > 0:  # bump the key, mod 2^32
+            k0, k1 = (k0 + np.uint64(PHILOX_W[0])) & mask, (k1 + np.uint64(PHILOX_W[1])) & mask
+        p0, p1 = np.uint64(PHILOX_M[0]) * c[0], np.uint64(PHILOX_M[1]) * c[2]  # 64-bit products: hi, lo
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & mask, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & mask]
+    return np.stack(c, axis=1).astype(np.uint32)
+
+
+def _draw_words(key, size):
+    """Philox4x32-10 of the counters (i mod 2^32, i div 2^32, 0, 0), i = 0..size-1."""
+    i = np.arange(size, dtype=np.uint64)
+    zeros = np.zeros_like(i)
+    return philox4x32_10(np.stack([i & np.uint64(0xFFFFFFFF), i >> np.uint64(32), zeros, zeros], axis=1), key)
+
+
+def _unit(a, b, dtype):
+    """A uniform in [0, 1) from words a (and b): 24 bits for float32, 53 for float64."""
+    if np.dtype(dtype) == np.float32:
+        return ((a >> 8).astype(np.float32) * np.float32(2.0**-24)).astype(np.float32)
+    bits = (a.astype(np.uint64) << np.uint64(21)) + (b >> 11).astype(np.uint64)
+    return bits.astype(np.float64) * 2.0**-53
+
+
+def random_uniform(key, size, dtype=np.float32):
+    """Draws 0..size-1 of kernels/random.cu's uniform: U[0, 1) in dtype."""
+    w = _draw_words(key, size)
+    return _unit(w[:, 0], w[:, 1], dtype)
+
+
+def random_normal(key, size, dtype=np.float32):
+    """Draws 0..size-1 of kernels/random.cu's normal: sqrt(-2 log(1 - u1)) cos(2 pi u2), in dtype."""
+    w = _draw_words(key, size)
+    u1, u2 = _unit(w[:, 0], w[:, 1], dtype), _unit(w[:, 2], w[:, 3], dtype)
+    one, two_pi = np.dtype(dtype).type(1), np.dtype(dtype).type(6.283185307179586)
+    return (np.sqrt(-2 * np.log(one - u1)) * np.cos(two_pi * u2)).astype(dtype)

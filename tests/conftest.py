@@ -12,6 +12,8 @@ import pytest  # noqa: E402
 
 from minigan import backend  # noqa: E402
 
+pytest_plugins = ["cuda_host.fixtures"]  # fake_gpu: the GPU path on the host emulator (tests/cuda_host)
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs CuPy and a usable CUDA GPU (skipped otherwise)")

@@ -1,40 +1,38 @@
 """minigan.cuda and kernels/*.cu, checked without a GPU and, when one is there, on it.
 
 1. nvcc compiles every kernels/*.cu, as it stands and as minigan.cuda hands it to NVRTC
-   (header inlined), warnings as errors.
-2. The kernels, compiled for the host through tests/cuda_host/shim.h, run behind minigan.cuda's
-   own wrappers (their CuPy calls answered by NumPy, their launches by ctypes) and match
-   minigan.reference. Every launch first checks its arguments against the kernel's C signature.
-   Shared-memory kernels cannot run on the host: they are checked on a GPU.
+   (header inlined), warnings as errors (test_cuda_nvrtc.py compiles them with NVRTC itself).
+2. On the host, minigan.cuda runs unchanged on tests/cuda_host/fake_cupy.py: its RawModule is the
+   host build of each kernel file, and every launch runs on the grid and block minigan.cuda
+   computes, the threads of a block as fibers meeting at a real __syncthreads() (Note [host
+   emulator] in tests/cuda_host/emulator.cpp), so the shared-memory reductions run too. Every
+   launch first checks its arguments against the kernel's C signature. Results match minigan.reference.
 3. On a GPU the same tests run minigan.cuda for real (the `gpu` parameter of the `dev` fixture).
 """
 
-import ctypes
+import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cuda_host import host_build
 from minigan import backend, cuda, reference
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIM = ROOT / "tests" / "cuda_host" / "shim.h"
 CU_FILES = sorted((ROOT / "kernels").glob("*.cu"))
 NVCC = ["nvcc", "-cubin", "-arch=sm_90", "-std=c++17", "-Werror", "all-warnings"]
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
-HOST_GRID, HOST_BLOCK = 2, 3  # the host plays these 6 threads in turn: every grid-stride loop strides
-_SIGNATURE = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\)')
-_SCALARS = {"int": (ctypes.c_int, np.int32), "float": (ctypes.c_float, np.float32),
-            "double": (ctypes.c_double, np.float64)}
 
 needs_nvcc = pytest.mark.skipif(
     shutil.which("nvcc") is None,
-    reason="nvcc is not on PATH, so kernels/*.cu are NOT compile-checked here; install the CUDA toolkit "
-    "(no GPU needed) to run this check")
+    reason="nvcc is not on PATH, so kernels/*.cu are NOT compile-checked by nvcc here (test_cuda_nvrtc.py "
+    "compiles them with NVRTC); install the CUDA toolkit (no GPU needed) to run this check")
 
 
 def _close(actual, expected, dtype):
@@ -84,67 +82,18 @@ def test_nvcc_compiles_kernel_file_without_warnings(path, tmp_path):
 # ---- 2. the host build, standing in for CuPy ----
 
 
-class _Dim3(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_uint), ("y", ctypes.c_uint), ("z", ctypes.c_uint)]
-
-
-@pytest.fixture(scope="session")
-def host_library(tmp_path_factory):
-    """kernels/*.cu compiled as C++ for this machine (shared-memory kernels left out)."""
-    if shutil.which("g++") is None:
-        pytest.skip("g++ is not on PATH: the host build of kernels/*.cu needs a C++17 compiler")
-    lib = tmp_path_factory.mktemp("cuda_host") / "libminigan_kernels.so"
-    command = ["g++", "-O1", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-x", "c++",
-               "-DMINIGAN_HOST", "-include", str(SHIM), *map(str, CU_FILES), "-o", str(lib)]
-    run = subprocess.run(command, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    return ctypes.CDLL(str(lib))
-
-
-def _signatures():
-    """{entry point: parameter kinds}, 'ptr' for any pointer, else the C scalar type."""
-    found = {}
-    for text in cuda.all_kernel_sources().values():
-        for name, params in _SIGNATURE.findall(text):
-            found[name] = ["ptr" if "*" in p else p.split()[0] for p in params.split(",")]
-    return found
-
-
-def _host_kernel(lib, name, kinds):
-    """A stand-in for a compiled CuPy kernel, called as kernel(grid, block, args)."""
-
-    def launch(grid, block, args):
-        assert len(args) == len(kinds), f"{name}: {len(args)} arguments for {len(kinds)} parameters"
-        for k, (a, kind) in enumerate(zip(args, kinds)):
-            expected = np.ndarray if kind == "ptr" else _SCALARS[kind][1]
-            assert type(a) is expected, f"{name} argument {k}: {type(a).__name__} for a C {kind}"
-        if not hasattr(lib, name):
-            pytest.skip(f"{name} uses shared memory: run on a GPU only (its arguments matched its signature)")
-        fn = getattr(lib, name)
-        fn.argtypes = [ctypes.c_void_p if kind == "ptr" else _SCALARS[kind][0] for kind in kinds]
-        values = [a.ctypes.data if kind == "ptr" else a.item() for a, kind in zip(args, kinds)]
-        dims = {d: _Dim3.in_dll(lib, d) for d in ("gridDim", "blockDim", "blockIdx", "threadIdx")}
-        dims["gridDim"].x, dims["blockDim"].x = HOST_GRID, HOST_BLOCK
-        for b in range(HOST_GRID):
-            for t in range(HOST_BLOCK):
-                dims["blockIdx"].x, dims["threadIdx"].x = b, t
-                fn(*values)
-
-    return launch
-
-
 @pytest.fixture(params=["host", pytest.param("gpu", marks=pytest.mark.gpu)])
-def dev(request, monkeypatch):
-    """(to_device, to_numpy) for minigan.cuda on the host build, or on the GPU when there is one."""
+def dev(request):
+    """(to_device, to_numpy) for minigan.cuda on the host emulator, or on the GPU when there is one."""
     if request.param == "gpu":
         return backend.cupy.asarray, backend.cupy.asnumpy
-    lib = request.getfixturevalue("host_library")
-    kernels = {name: _host_kernel(lib, name, kinds) for name, kinds in _signatures().items()}
-    monkeypatch.setattr(cuda, "_cupy", lambda: np)
-    monkeypatch.setattr(cuda, "_address", lambda a: a.ctypes.data)
-    monkeypatch.setattr(cuda, "_kernels", lambda: kernels)
-    monkeypatch.setattr(cuda, "_adam_tables", {})
-    return np.asarray, np.asarray
+    fake = request.getfixturevalue("fake_gpu")
+    return fake.asarray, fake.asnumpy
+
+
+def _launches(name):
+    """(grid, block) of every host launch of the kernel `name` in this test."""
+    return cuda._kernels()[name].launches
 
 
 # ---- 3. every minigan.cuda function against minigan.reference ----
@@ -242,25 +191,49 @@ def test_batch_norm_forward_and_fused_activations(dev, dtype, rng):
     _close(to_np(cuda.batch_norm_forward_leaky_relu(*args, 0.2)), reference.leaky_relu(y, 0.2), dtype)
 
 
-BN_SHAPES = pytest.mark.parametrize("shape", [(8, 3, 300), (700, 5, 1)], ids=["2d", "1d"])  # m > REDUCE_THREADS
+# One block per channel of REDUCE_THREADS threads striding over its m = n*l values: m below a block
+# (threads without a value), m a few blocks' worth and not a multiple of it, 1d, one channel, many.
+BN_SHAPES = pytest.mark.parametrize("shape", [(8, 3, 300), (700, 5, 1), (3, 4, 50), (2, 1, 7), (5, 33, 6)],
+                                    ids=["2d", "1d", "m<block", "one-channel", "33-channels"])
+SCHEDULES = pytest.mark.parametrize("schedule", ["ascending", "descending", "shuffled"], indirect=True)
 BN_BACKWARD_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: TOL[np.float64]}  # sums of m terms
+
+
+def _on_host(request):
+    return request.node.callspec.params.get("dev") == "host"
+
+
+@pytest.fixture
+def schedule(request, dev):
+    """The order the emulator runs a block's threads in each phase (Note [host emulator])."""
+    if _on_host(request):
+        host_build.set_schedule(request.param, seed=7)
+    elif request.param != "ascending":
+        pytest.skip("thread schedules are the host emulator's; a GPU has its own")
+    return request.param
 
 
 @BN_SHAPES
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_batch_norm_stats(dev, shape, dtype, rng):
-    """A shared-memory reduction: on the host only its arguments are checked, then it skips."""
+@SCHEDULES
+def test_batch_norm_stats(request, dev, shape, dtype, schedule, rng):
+    """A shared-memory reduction: one block of REDUCE_THREADS threads per channel."""
     to_dev, to_np = dev
     x3, _, _, _, mean, var = _batch_norm_case(rng, dtype, shape)
     got_mean, got_var = (to_np(a) for a in cuda.batch_norm_stats(to_dev(x3)))
     _close(got_mean, mean, dtype)
     _close(got_var, var, dtype)
+    if _on_host(request):  # every channel a block of REDUCE_THREADS fibers, each at 2 x 10 barriers
+        suffix = "f32" if dtype == np.float32 else "f64"
+        assert _launches(f"batch_norm_stats_{suffix}") == [(shape[1], cuda.REDUCE_THREADS)]
+        assert host_build.barrier_calls() == shape[1] * cuda.REDUCE_THREADS * 2 * 10
 
 
 @BN_SHAPES
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_batch_norm_backward(dev, shape, dtype, rng):
-    """A shared-memory reduction, then a grid-stride pass; on the host it skips after the argument check."""
+@SCHEDULES
+def test_batch_norm_backward(dev, shape, dtype, schedule, rng):
+    """A shared-memory reduction (ggamma, gbeta), then a grid-stride pass (gx)."""
     to_dev, to_np = dev
     x3, gamma, _, gy3, mean, var = _batch_norm_case(rng, dtype, shape)
     invstd = (1 / np.sqrt(var + 1e-5)).astype(dtype)
@@ -268,19 +241,6 @@ def test_batch_norm_backward(dev, shape, dtype, rng):
     for actual, expected in zip(got, reference.batch_norm_backward(x3[..., None], gy3[..., None], gamma)):
         assert actual.dtype == dtype
         np.testing.assert_allclose(to_np(actual), expected.reshape(actual.shape), **BN_BACKWARD_TOL[dtype])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_batch_norm_backward_elementwise_kernel_on_host(host_library, dtype, rng):
-    """The grid-stride half of cuda.batch_norm_backward, fed the reference's ggamma and gbeta."""
-    x3, gamma, _, gy3, mean, var = _batch_norm_case(rng, dtype, (4, 3, 10))
-    gx, ggamma, gbeta = reference.batch_norm_backward(x3[..., None], gy3[..., None], gamma)
-    name = "batch_norm_backward_" + ("f32" if dtype == np.float32 else "f64")
-    launch = _host_kernel(host_library, name, _signatures()[name])
-    gx3 = np.empty_like(x3)
-    mean, invstd = mean.astype(dtype), (1 / np.sqrt(var + 1e-5)).astype(dtype)
-    launch((1,), (1,), (x3, gy3, mean, invstd, gamma, ggamma, gbeta, gx3, *(np.int32(s) for s in x3.shape)))
-    _close(gx3, gx[..., 0], dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -302,3 +262,65 @@ def test_adam_update_all_params_in_one_launch(dev, dtype, rng):
     for group, expected in zip(on_dev, (params, ms, vs)):
         for actual, want in zip(group, expected):
             _close(to_np(actual), want, dtype)
+
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_random_draws_are_philox_of_one_key_from_the_host_generator(dev, dtype):
+    """Note [device draws]: draw i is a function of (key, i) alone, the key the Generator's one draw."""
+    to_dev, to_np = dev
+    rng, twin = np.random.default_rng(5), np.random.default_rng(5)
+    u = to_np(cuda.random_uniform(rng, (3, 700), dtype))
+    z = to_np(cuda.random_normal(rng, (70001,), dtype))
+    keys = [int(twin.integers(0, 2**64, dtype=np.uint64)) for _ in range(2)]
+    assert rng.bit_generator.state == twin.bit_generator.state  # one key per draw, nothing else
+    halves = [(k & 0xFFFFFFFF, k >> 32) for k in keys]
+    assert u.shape == (3, 700) and u.dtype == dtype and z.dtype == dtype
+    np.testing.assert_array_equal(u.ravel(), reference.random_uniform(halves[0], u.size, dtype))
+    np.testing.assert_allclose(z, reference.random_normal(halves[1], z.size, dtype),
+                               **{np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: TOL[np.float64]}[dtype])
+    assert 0 <= u.min() and u.max() < 1
+    assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02 and np.isfinite(z).all()
+
+
+def test_philox_reference_matches_the_known_answers():
+    """Random123's known-answer vectors for Philox4x32-10."""
+    cases = [([0, 0, 0, 0], (0, 0), [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
+             ([0xFFFFFFFF] * 4, (0xFFFFFFFF, 0xFFFFFFFF), [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
+             ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], (0xA4093822, 0x299F31D0),
+              [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1])]
+    for counter, key, words in cases:
+        assert reference.philox4x32_10([counter], key)[0].tolist() == words
+
+# col2im on a col of more than 2^31 elements: x has 2 elements, so the launch is small, but their
+# taps lie past col's 2^31st element. col is anonymous memory reserved, not committed: the taps not
+# set read the zero page, so the run touches a few pages of its 12.8 GB. In a subprocess: before
+# the fix a 32-bit offset wrapped negative and the read crashed the process.
+_COL2IM_BEYOND_2_31 = """
+import json, mmap, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from cuda_host import fake_cupy
+from minigan import backend, cuda
+backend.cupy = fake_cupy
+kw = 40000
+n, c, h, w, kh, sy, sx, ph, pw, out_h, out_w = 1, 2, 1, 1, 1, 1, 1, 0, kw - 1, 1, kw
+rows, cols = c * kh * kw, n * out_h * out_w
+memory = mmap.mmap(-1, rows * cols * 4, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0))
+col = np.frombuffer(memory, dtype=np.float32).reshape(rows, cols)
+assert col.size > 2**31
+expected = np.zeros(c)
+for ci, j, value in [(0, 0, 1.5), (0, kw - 1, 2.0), (1, 0, 4.0), (1, kw // 2, 8.0), (1, kw - 1, 16.0)]:
+    col[ci * kw + j, pw - j] = value  # x[0, ci, 0, 0] gathers tap j from output position ox = pw - j
+    expected[ci] += value
+x = cuda.col2im(fake_cupy.ndarray(col), n, c, h, w, kh, kw, sy, sx, ph, pw, out_h, out_w)
+print(json.dumps([fake_cupy.asnumpy(x).ravel().tolist(), expected.tolist()]))
+"""
+
+
+def test_col2im_reads_a_col_of_more_than_2_31_elements(fake_gpu):
+    script = _COL2IM_BEYOND_2_31.format(tests=str(ROOT / "tests"))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"col2im crashed or failed (status {run.returncode}):\n{run.stderr[-2000:]}"
+    got, expected = json.loads(run.stdout)
+    assert got == expected

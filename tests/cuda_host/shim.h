@@ -1,13 +1,14 @@
-// Lets a kernels/*.cu file compile as plain C++ on the host, so CI without a GPU can run the
-// grid-stride kernels (tests/test_cuda_kernels.py builds them into a shared library, ctypes calls them):
+// Lets a kernels/*.cu file compile as plain C++ on the host, so CI without a GPU can run every
+// kernel (tests/cuda_host/host_build.py builds them with tests/cuda_host/emulator.cpp into one
+// shared library; tests/cuda_host/fake_cupy.py launches them through minigan.cuda's own code):
 //
-//   g++ -shared -fPIC -x c++ -DMINIGAN_HOST -include tests/cuda_host/shim.h kernels/*.cu
+//   g++ -x c++ -DMINIGAN_HOST -include tests/cuda_host/shim.h <kernel source>
 //
-// The CUDA keywords become nothing (or inline), and the built-in launch coordinates become
-// ordinary globals. Left at their defaults (grid 1, block 1, index 0), one call is one "thread"
-// whose grid-stride loop visits every element (Note [grid-stride loop] in kernels/common.cuh).
-// A test may set them through ctypes to play the threads of a bigger launch one after another.
-// Kernels using __shared__ / __syncthreads sit inside #ifndef MINIGAN_HOST and are GPU-only.
+// The CUDA keywords become nothing (or inline); the launch coordinates and __syncthreads() come
+// from the emulator, which runs the threads of each block as cooperative fibers (Note [host
+// emulator] in emulator.cpp). __shared__ variables become function-local statics: one copy, which
+// the emulator fills with 0xff bytes (NaN, or -1) before each block, so each block starts with
+// shared memory of its own whose unwritten values show up as garbage.
 #pragma once
 
 #ifndef MINIGAN_HOST
@@ -19,6 +20,7 @@
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __shared__ static
 
 struct dim3 {
     unsigned int x = 1, y = 1, z = 1;
@@ -27,9 +29,9 @@ struct uint3 {
     unsigned int x = 0, y = 0, z = 0;
 };
 
-// extern "C" so ctypes finds them by their plain names; inline (C++17) so every .cu that includes
-// this header shares one definition.
+// Set by the emulator before it runs (or resumes) each thread.
 extern "C" {
-inline dim3 gridDim, blockDim;
-inline uint3 blockIdx, threadIdx;
+extern dim3 gridDim, blockDim;
+extern uint3 blockIdx, threadIdx;
+void __syncthreads();
 }
