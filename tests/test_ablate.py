@@ -112,7 +112,7 @@ def test_unknown_technique_names_are_refused_with_the_known_ones(tmp_path, optio
     ({"with_techniques": ["loss-hinge", "loss-minimax"]}, "--with loss-hinge and --with loss-minimax both set --loss"),
     ({"loss": "hinge", "with_techniques": ["loss-minimax"]}, "--loss hinge and --with loss-minimax both set --loss"),
     ({"loss": "hinge", "with_techniques": ["label-smoothing"]}, "base configuration cannot train: --label-smooth"),
-    ({"dataset": "folder"}, "scores every variant with the dataset's judge and folder has none"),
+    ({"dataset": "folder"}, r"scores every variant with the dataset's judge \(or its known modes\) and folder has neither"),
     ({"model": "vae"}, "unknown model 'vae'"),
     ({"eval_samples": 1}, "--eval-samples must be 2 or more"),
 ])
@@ -319,10 +319,12 @@ def test_cli_mistake_is_one_line(tmp_path):
 
 
 def test_variants_train_with_the_epoch_end_class_check(monkeypatch):
-    """By default each variant trains as `minigan train` does: with the judge's class check after each epoch."""
+    """By default each variant trains as `minigan train` does: with the judge's class check (and, for data
+    of known modes, the mode check) after each epoch."""
     from minigan.evaluate.class_check import ClassCheck
+    from minigan.evaluate.modes import ModeCheck
 
     seen = []
     monkeypatch.setattr(gan, "train", lambda config, echo, on_epoch_end=(): seen.append(list(on_epoch_end)))
     ablate.train_checked(gan.TrainConfig(dataset="synthetic"), print)
-    assert len(seen) == 1 and [type(hook) for hook in seen[0]] == [ClassCheck]
+    assert len(seen) == 1 and [type(hook) for hook in seen[0]] == [ClassCheck, ModeCheck]

@@ -310,7 +310,7 @@ CASES = [
     Case("ablate synthetic --epochs 0 --out {t}/ab", "--epochs must be positive", id="ablate-zero-epochs"),
     Case("ablate synthetic --eval-samples 1 --out {t}/ab", "--eval-samples must be 2", id="ablate-eval-samples"),
     Case("ablate synthetic --variant dropout --out {t}/ab", "unknown technique 'dropout'", id="ablate-unknown-variant"),
-    Case("ablate folder --out {t}/ab", "has none", id="ablate-dataset-without-judge"),
+    Case("ablate folder --out {t}/ab", "has neither", id="ablate-dataset-without-judge"),
     Case("ablate synthetic --out {t}/busy", "no ablation.json", id="ablate-out-not-an-ablation"),
 ]
 

@@ -43,6 +43,11 @@ TECHNIQUES = {
     "dragan": ("DRAGAN's penalty around perturbed reals, lambda 10", {"gp": "dragan"}),
     "r1": ("R1: gamma/2 E||grad D(x)||^2 on reals, gamma 10", {"gp": "r1"}),
     "spectral-norm": ("every layer of D spectrally normalised", {"spectral_norm": True}),
+    "unroll-5": ("G against D unrolled 5 steps (Metz et al.)", {"unroll": 5}),
+    "unroll-10": ("G against D unrolled 10 steps", {"unroll": 10}),
+    "pack-2": ("PacGAN2: D judges pairs of samples", {"pack": 2}),
+    "pack-4": ("PacGAN4: D judges four samples at once", {"pack": 4}),
+    "began": ("BEGAN: D an autoencoder, equilibrium k_t (gamma 0.5)", {"model": "began"}),
 }
 DEFAULTS = gan.TrainConfig()
 

@@ -17,18 +17,22 @@ EPILOG = ("\b\nTechniques (NAME for --with and --variant), each with the `miniga
 
 @click.command("ablate", context_settings={"max_content_width": 110}, epilog=EPILOG)
 @click.argument("dataset", default="mnist", metavar="[DATASET]")
-@click.option("--model", default="dcgan", show_default=True, metavar="|".join(TRAIN_MODELS), help="Which GAN.")
+@click.option("--model", default=None, metavar="|".join(TRAIN_MODELS),
+              help="Which GAN (default: dcgan; gan for ring and grid).")
 @click.option("--epochs", type=int, default=1, show_default=True, help="Passes over the data, the same for each variant.")
 @click.option("--limit", type=int, default=30000, show_default=True, help="Train on the first N images.")
-@click.option("--batch-size", type=int, default=128, show_default=True, help="Images per step.")
+@click.option("--batch-size", type=int, default=None, help="Images per step (default 128; 512 for ring and grid).")
 @click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,
               help="The base's GAN objective (the loss-* techniques swap it).")
 @click.option("--with", "with_techniques", multiple=True, metavar="NAME",
               help="Switch this technique on in the base (repeatable); its variant then removes it.")
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
               help="Toggle only this technique (repeatable; default: every technique, one variant each).")
-@click.option("--eval-samples", type=int, default=2000, show_default=True,
-              help="Samples each variant's last checkpoint is scored on.")
+@click.option("--eval-samples", type=int, default=None,
+              help="Samples each variant's last checkpoint is scored on (default 2000; ring and grid 2500, "
+                   "stacked-mnist 26000, as the papers).")
+@click.option("--seeds", type=int, default=1, show_default=True, metavar="N",
+              help="Train every variant N times (seeds --seed .. --seed + N - 1) and show each metric's mean ± std.")
 @click.option("--out", type=click.Path(), default=None,
               help="The ablation folder (default: runs/ablate-<dataset>-<model>-<time>); give an earlier one's "
                    "to continue it.")
@@ -36,11 +40,12 @@ EPILOG = ("\b\nTechniques (NAME for --with and --variant), each with the `miniga
 @click.option("--data-dir", type=click.Path(), default=None, help="Where the dataset's files are.")
 @device_option
 @friendly_errors
-def ablate_command(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples, out,
-                   seed, data_dir, device):
+def ablate_command(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples, seeds,
+                   out, seed, data_dir, device):
     """Train a base configuration and its variants (each technique added or removed) for a fixed
-    budget on DATASET (mnist, fashion-mnist or synthetic), and print one table with the evaluation
-    metrics per variant and the time each took.
+    budget on DATASET (mnist, fashion-mnist, synthetic, or ring, grid, stacked-mnist: data of known
+    modes), and print one table with the evaluation metrics per variant and the time each took
+    (with --seeds N, mean ± std over N seeds).
 
     Every variant trains with the base's seed, data and budget in a `minigan train` run folder of
     its own (OUT/base, OUT/with-NAME, OUT/without-NAME), and its last checkpoint is scored as
@@ -61,11 +66,15 @@ def ablate_command(dataset, model, epochs, limit, batch_size, loss, with_techniq
       minigan ablate --with feature-matching                # the variants of a base with feature matching
       minigan ablate fashion-mnist --loss hinge --epochs 2 --out runs/ablate-hinge
       minigan ablate synthetic --limit 256 --variant vbn --eval-samples 200   # a smoke test
+      minigan ablate ring --model gan --epochs 20 --limit 100000 --variant unroll-5 --variant pack-2 --seeds 3
     """
     # ablate() finds an unwritable --out only when it writes ablation.json: checked here first
+    from minigan.gan.config import default_model
+
+    model = model or default_model(dataset)
     files.check_writable(out or ablation.default_out(dataset, model), "--out", folder=True, what="ablation folder")
     result = ablation.ablate(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples,
-                             out, seed, device, data_dir, echo=click.echo)
+                             out, seed, device, data_dir, echo=click.echo, seeds=seeds)
     click.echo("")
     click.echo(ablation.format_table(result))
     out = result["out"]

@@ -39,7 +39,8 @@ def judge_command(dataset, epochs, seed, data_dir, out):
 @click.argument("target", type=click.Path())
 @click.option("--dataset", default=None,
               help="Whose judge and test images (default: the checkpoint's dataset; mnist for a samples file).")
-@click.option("--num", "n", type=int, default=10000, show_default=True, help="Samples drawn from a checkpoint.")
+@click.option("--num", "n", type=int, default=None,
+              help="Samples drawn from a checkpoint (default 10000; 2500 for ring and grid, 26000 for stacked-mnist).")
 @seed_option("Seeds the samples and the real reference images.")
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Also score as many real train images (the 'real data' column).")
@@ -52,7 +53,8 @@ def judge_command(dataset, epochs, seed, data_dir, out):
 @device_option
 @friendly_errors
 def eval_command(target, dataset, n, seed, reference, probe, pool, json_path, data_dir, device):
-    """Score a generator: FID, Inception-style and DeLiGAN scores, classes, 1-NN.
+    """Score a generator: FID, Inception-style and DeLiGAN scores, classes, 1-NN; for a run on data of
+    known modes (ring, grid, stacked-mnist): modes covered, high-quality share and KL to uniform.
 
     TARGET is a run folder, a checkpoint .npz, or a samples .npz with `images` (n, c, h, w),
     float in [-1, 1] or uint8 in [0, 255], and optional `labels`. Every metric uses the
@@ -65,6 +67,7 @@ def eval_command(target, dataset, n, seed, reference, probe, pool, json_path, da
       minigan eval runs/mnist-dcgan-20250101-120000
       minigan eval samples.npz --dataset mnist --json scores.json
       minigan eval runs/mnist-dcgan-20250101-120000 --probe
+      minigan eval runs/ring-gan-20250101-120000          # modes covered, high-quality share, KL
     """
     from minigan import evaluate
 

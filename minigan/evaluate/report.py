@@ -57,6 +57,20 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
         dict: target, dataset, judge_accuracy, samples, real (rows), probe (or None).
     """
     check_options(target, probe, pool, json_path)
+    from minigan.evaluate import modes
+
+    mode_dataset = modes.mode_dataset_of(target, dataset)
+    if mode_dataset is not None:  # data of known modes: modes covered and KL, not a judge's FID
+        if probe:
+            raise MiniganError(f"--probe fits a classifier of MNIST-like classes on D's features; a {mode_dataset} "
+                               "run is scored by its modes instead: drop --probe.")
+        report = modes.mode_eval(target, mode_dataset, n, seed, device, echo)
+        if json_path and json_path != "-":
+            write_json(report, json_path)
+        return report
+    if not (os.path.exists(target) and is_checkpoint(target)) and dataset is None:
+        check_not_points(target)
+    n = 10000 if n is None else n
     opened = open_target(target, dataset, n)
     if probe:
         check_probe(opened.dataset)
@@ -75,8 +89,24 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
     return report
 
 
+def check_not_points(path):
+    """Raise MiniganError for a samples file of 2-D points given without the dataset whose modes they are."""
+    from minigan.evaluate.samples import load_samples
+
+    if os.path.isfile(path):
+        images, _ = load_samples(path)
+        if images.ndim == 2 and images.shape[1] == 2:
+            raise MiniganError(f"{path} holds 2-D points, not images: say whose modes they are with "
+                               "--dataset ring or --dataset grid.")
+
+
 def format_report(report):
-    """The report as text: the metrics table, then the probe's accuracies."""
+    """The report as text: the metrics table, then the probe's accuracies (or, for data of known modes,
+    the modes covered)."""
+    if report.get("kind") == "modes":
+        from minigan.evaluate import modes
+
+        return "\n".join([report["description"], modes.format_report(report)])
     lines = [report.get("description", ""), format_table(report)]
     probe = report.get("probe")
     if probe:

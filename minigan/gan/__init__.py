@@ -23,6 +23,7 @@ MODELS = {
     "dcgan": ("minigan.gan.dcgan", "DCGANTrainer"),
     "cgan": ("minigan.gan.cgan", "CGANTrainer"),
     "lapgan": ("minigan.gan.lapgan", "LAPGANTrainer"),
+    "began": ("minigan.gan.began", "BEGANTrainer"),
 }
 
 
@@ -50,18 +51,19 @@ def available_models():
     return [n for n, (m, _) in MODELS.items() if importlib.util.find_spec(m) is not None]
 
 
-def train(config, echo=print, on_epoch_end=()):
-    """Train a new run; see ``minigan.gan.training.train`` (``on_epoch_end``: its epoch-end hooks)."""
+def train(config, echo=print, on_epoch_end=(), comm=None):
+    """Train a new run; see ``minigan.gan.training.train`` (``on_epoch_end``: its epoch-end hooks;
+    ``comm``: the ranks of a data-parallel run, None for one process)."""
     from minigan.gan import training
 
-    return training.train(config, echo, on_epoch_end)
+    return training.train(config, echo, on_epoch_end, **({} if comm is None else {"comm": comm}))
 
 
-def resume(path, echo=print, on_epoch_end=(), **overrides):
+def resume(path, echo=print, on_epoch_end=(), comm=None, **overrides):
     """Continue a run from its checkpoint; see ``minigan.gan.training.resume``."""
     from minigan.gan import training
 
-    return training.resume(path, echo, on_epoch_end, **overrides)
+    return training.resume(path, echo, on_epoch_end, **({} if comm is None else {"comm": comm}), **overrides)
 
 
 __all__ = ["MODELS", "TrainConfig", "Trainer", "available_models", "get_trainer_class", "resume", "train"]
