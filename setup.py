@@ -21,8 +21,10 @@ setup(
     package_data={"minigan.kernels": ["*.cu", "*.cuh"]},
     install_requires=["numpy>=1.24", "numba>=0.59", "pillow>=9", "click>=8.1"],
     extras_require={
-        "gpu": ["cupy-cuda13x"],
-        "dev": ["pytest>=7", "hypothesis>=6"],
+        # [ctk] pulls the CUDA runtime libraries (NVRTC, cuBLAS, headers) as wheels: a driver is all it needs.
+        "gpu": ["cupy-cuda13x[ctk]>=14"],
+        # NVRTC compiles kernels/*.cu in the tests without a GPU (tests/test_cuda_nvrtc.py).
+        "dev": ["pytest>=7", "hypothesis>=6", "cuda-bindings~=13.0", "nvidia-cuda-nvrtc~=13.0"],
     },
     entry_points={"console_scripts": ["minigan=minigan.cli:main"]},
 )
