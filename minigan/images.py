@@ -289,7 +289,8 @@ def save_strip(paths, path, max_frames=10, height=180):
     them, evenly spaced from first to last, each scaled to ``height`` pixels."""
     if not paths:
         raise ValueError("save_strip needs at least one picture")
-    picks = sorted({round(i * (len(paths) - 1) / max(1, max_frames - 1)) for i in range(min(max_frames, len(paths)))})
+    m = min(max_frames, len(paths))
+    picks = sorted({round(i * (len(paths) - 1) / max(1, m - 1)) for i in range(m)})
     frames = []
     for i in picks:
         with Image.open(paths[i]) as im:

@@ -118,6 +118,7 @@ def setup_files(tmp):
     write_samples(tmp / "labels_neg.npz", good_images(), np.arange(10) - 1)
     write_samples(tmp / "labels_count.npz", good_images(), np.arange(7))
     np.savez(tmp / "no_images.npz", weights=good_images())
+    write_samples(tmp / "points.npz", np.zeros((10, 2), np.float32))  # 2-D samples: whose modes?
     write_samples(tmp / "good.npz", good_images())
     (tmp / "file").write_text("a file, not a folder")
     (tmp / "busy").mkdir()
@@ -202,6 +203,15 @@ class Case:
 TINY = "--epochs 1 --limit 16 --batch-size 16 --image-size 16 --nz 8"
 CASES = [
     # train
+    Case("train ring --model dcgan --out {t}/r", "ring is a set of 2-D points", id="train-points-image-model"),
+    Case("train ring --image-size 28 --out {t}/r", "not images: drop --image-size", id="train-points-image-size"),
+    Case("train stacked-mnist --channels 1 --out {t}/r", "needs --channels 3", id="train-stacked-one-channel"),
+    Case("train synthetic --pack 3 --out {t}/r " + TINY, "--pack 3 must divide --batch-size 16", id="train-pack-batch"),
+    Case("train synthetic --model began --unroll 2 --out {t}/r " + TINY, "--model began has no such D",
+         id="train-unroll-began"),
+    Case("train synthetic --model began --loss hinge --out {t}/r " + TINY, "plays its own game",
+         id="train-began-loss"),
+    Case("eval {t}/points.npz", "--dataset ring or --dataset grid", id="eval-points-without-dataset"),
     Case("train synthetic --out {t}/file/run " + TINY, "{t}/file is a file", id="train-out-under-a-file"),
     Case("train synthetic --out {t}/file " + TINY, "is a file, not a folder", id="train-out-is-a-file"),
     Case("train synthetic --out {t}/busy " + TINY, "already holds files", id="train-out-not-empty"),

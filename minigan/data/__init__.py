@@ -73,22 +73,17 @@ def load_dataset(name, data_dir=None, image_size=None, split="train", limit=None
     check_channels(channels)
     check_limits(limit, limit_per_class)
     early_limit = limit if limit_per_class is None else None  # a folder can stop reading early
+    modes.check_options(key, image_size, channels, limit_per_class)
     if key in modes.POINT_DATASETS:
-        return load_points(key, split, limit, image_size, channels, limit_per_class, seed)
-    if key == "stacked-mnist" and channels == 1:
-        raise MiniganError("stacked MNIST is three digits as the R, G and B planes: it needs --channels 3 "
-                           "(its own), not 1.")
+        return load_points(key, split, limit, seed)
     raw, labels, num_classes, source = _load_raw(key, data_dir, image_size, split, early_limit, channels, seed)
     raw, labels = select(raw, labels, limit, limit_per_class)
     images = to_unit_range(resize_uint8(raw, image_size), channels)
     return Dataset(images, labels, num_classes, key, source)
 
 
-def load_points(name, split, limit, image_size, channels, limit_per_class, seed):
-    """A point dataset (data/modes.py) as a Dataset of (n, 2) points; image options do not apply."""
-    for value, option in ((image_size, "--image-size"), (channels, "--channels"), (limit_per_class, "--limit-per-class")):
-        if value is not None:
-            raise MiniganError(f"{name} is a set of 2-D points, not images: drop {option}.")
+def load_points(name, split, limit, seed):
+    """A point dataset (data/modes.py) as a Dataset of (n, 2) points."""
     n = limit or modes.POINTS[split]
     points, labels = modes.make_points(name, n, split, seed)
     return Dataset(points, labels, modes.num_modes(name), name,

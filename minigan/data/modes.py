@@ -28,6 +28,20 @@ STACKED_MODES = 1000
 RECIPES = {name: {"nz": 256, "batch_size": 512, "lr_g": 1e-3, "lr_d": 1e-4} for name in POINT_DATASETS}
 
 
+def check_options(name, image_size=None, channels=None, limit_per_class=None):
+    """Raise MiniganError for image options a dataset of known modes cannot take."""
+    from minigan.errors import MiniganError
+
+    if name in POINT_DATASETS:
+        for value, option in ((image_size, "--image-size"), (channels, "--channels"),
+                              (limit_per_class, "--limit-per-class")):
+            if value is not None:
+                raise MiniganError(f"{name} is a set of 2-D points, not images: drop {option}.")
+    if name == "stacked-mnist" and channels == 1:
+        raise MiniganError("stacked MNIST is three digits as the R, G and B planes: it needs --channels 3 "
+                           "(its own), not 1.")
+
+
 def mode_centres(name):
     """The (k, 2) float64 centres of a point dataset's Gaussians."""
     if name == "ring":

@@ -63,7 +63,10 @@ def check_settings(config):
     for field in ("beta1", "beta2"):
         if not 0 <= getattr(config, field) < 1:
             raise MiniganError(f"{option_name(field)} must be in [0, 1), not {getattr(config, field)}.")
-    canonical_dataset(config.dataset)
+    key = canonical_dataset(config.dataset)
+    data.modes.check_options(key, config.image_size, config.channels, config.limit_per_class)
+    if key in data.modes.POINT_DATASETS:
+        get_trainer_class(config.model).check_shape((2,), key)
     if config.device not in ("cpu", "gpu"):
         raise MiniganError(f"unknown device {config.device!r}; use cpu or gpu.")
     if config.device == "gpu":
