@@ -48,9 +48,15 @@ def check_label(ckpt, label):
         raise MiniganError(f"--label {label} is not a class of this model; use 0 to {int(meta['num_classes']) - 1}.")
 
 
-def _write(out, x, labels=None, nrow=None):
-    """A PNG grid or an .npz of the arrays, written atomically."""
+def _write(out, x, labels=None, nrow=None, dataset=None):
+    """A PNG grid (for 2-D points: a scatter over ``dataset``'s modes) or an .npz of the arrays, written atomically."""
     if os.path.splitext(os.fspath(out))[1].lower() == ".png":
+        if x.ndim == 2:
+            from minigan.data import modes
+
+            images.save_scatter(x, modes.mode_centres(dataset), out, title=f"{len(x)} samples",
+                                std=modes.STD[dataset])
+            return
         images.save_grid(x, out, nrow=nrow)
         return
     arrays = {"images": x} if labels is None else {"images": x, "labels": np.asarray(labels, dtype=np.int64)}
@@ -91,7 +97,7 @@ def sample(ckpt_path, n=64, out="samples.png", label=None, device="cpu", seed=0)
         else:
             labels, nrow = np.arange(n, dtype=np.int64) % trainer.num_classes, trainer.num_classes
     x = trainer.sample(n=n, labels=labels, rng=np.random.default_rng(seed))
-    _write(out, x, labels, nrow)
+    _write(out, x, labels, nrow, trainer.config.dataset)
     return x, labels
 
 
@@ -153,5 +159,5 @@ def interpolate(ckpt_path, out="walk.png", steps=10, rows=8, mode="lerp", label=
     z = np.stack([walk(z0, z1, t) for t in np.linspace(0.0, 1.0, steps)], axis=1)  # (rows, steps, nz)
     labels = None if labels is None else np.repeat(labels, steps)
     x = trainer.sample(z=z.reshape(rows * steps, -1), labels=labels)
-    _write(out, x, labels, nrow=steps)
+    _write(out, x, labels, nrow=steps, dataset=trainer.config.dataset)
     return x

@@ -218,3 +218,13 @@ def test_eval_of_points_without_their_dataset_is_one_sentence(tmp_path):
     assert result.exit_code == 2 and "--dataset ring or --dataset grid" in result.output
     result = CliRunner().invoke(main, ["eval", str(tmp_path / "points.npz"), "--dataset", "ring", "--json", "-"])
     assert result.exit_code == 0 and json.loads(result.output)["modes_covered"] == 0
+
+
+def test_sample_and_interpolate_of_a_points_run_draw_scatters(tmp_path):
+    gan.train(gan.TrainConfig(dataset="ring", nz=4, batch_size=64, limit=128, epochs=1, run_dir=str(tmp_path / "r")),
+              echo=quiet)
+    result = CliRunner().invoke(main, ["sample", str(tmp_path / "r"), "--n", "300", "--out", str(tmp_path / "s.png")])
+    assert result.exit_code == 0 and "300 points in 2-D" in result.output
+    assert Image.open(tmp_path / "s.png").size == (360, 360)
+    result = CliRunner().invoke(main, ["interpolate", str(tmp_path / "r"), "--out", str(tmp_path / "w.png")])
+    assert result.exit_code == 0 and Image.open(tmp_path / "w.png").size == (360, 360)

@@ -19,7 +19,9 @@ EPILOG = ("\b\nTechniques (NAME for --with and --variant), each with the `miniga
 @click.argument("dataset", default="mnist", metavar="[DATASET]")
 @click.option("--model", default=None, metavar="|".join(TRAIN_MODELS),
               help="Which GAN (default: dcgan; gan for ring and grid).")
-@click.option("--epochs", type=int, default=1, show_default=True, help="Passes over the data, the same for each variant.")
+@click.option("--epochs", type=int, default=ablation.run.DEFAULT_EPOCHS, show_default=True,
+              help="Passes over the data, the same for each variant (5 x 30000 MNIST images: enough for DCGAN's base "
+                   "to cover all ten classes).")
 @click.option("--limit", type=int, default=30000, show_default=True, help="Train on the first N images.")
 @click.option("--batch-size", type=int, default=None, help="Images per step (default 128; 512 for ring and grid).")
 @click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,
@@ -61,7 +63,7 @@ def ablate_command(dataset, model, epochs, limit, batch_size, loss, with_techniq
 
     \b
     Examples:
-      minigan ablate                                        # every technique, 1 epoch of 30000 images each
+      minigan ablate                                        # every technique, 5 epochs of 30000 images each
       minigan ablate --variant feature-matching --variant vbn
       minigan ablate --with feature-matching                # the variants of a base with feature matching
       minigan ablate fashion-mnist --loss hinge --epochs 2 --out runs/ablate-hinge

@@ -27,7 +27,8 @@ def sample(ckpt, n, out, label, seed, device):
 
     x, labels = sampling.sample(ckpt, n, out, label, device, seed)
     what = "" if labels is None else f", labels {sorted(set(labels.tolist()))}"
-    click.echo(f"wrote {out}: {len(x)} images of {'x'.join(map(str, x.shape[1:]))}{what}")
+    kind = "points in 2-D" if x.ndim == 2 else f"images of {'x'.join(map(str, x.shape[1:]))}"
+    click.echo(f"wrote {out}: {len(x)} {kind}{what}")
 
 
 @click.command()
