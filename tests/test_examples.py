@@ -60,7 +60,8 @@ def check_written(output, cwd, expected):
 
 def test_every_example_is_run_here():
     assert {p.name for p in EXAMPLES.glob("*.py")} == {
-        "dcgan_mnist.py", "cgan_per_class.py", "lapgan_pyramid.py", "latent_arithmetic.py", "penalty_step_cost.py"}
+        "dcgan_mnist.py", "cgan_per_class.py", "lapgan_pyramid.py", "latent_arithmetic.py", "penalty_step_cost.py",
+        "unrolled_ring.py"}
 
 
 def test_dcgan_mnist(tmp_path):
@@ -106,3 +107,9 @@ def test_penalty_step_cost(tmp_path):
     assert set(rows) == {"base", "wgan, weights clipped", "base, layer-norm D", "wgan-gp, layer-norm D", "dragan",
                          "r1", "spectral norm"}
     assert float(rows["base"]) == 1.0 and all(float(v) > 0 for v in rows.values())
+
+
+def test_unrolled_ring(tmp_path):
+    output = run_example("unrolled_ring.py", ["--steps", "4", "--every", "2", "--batch", "32", "--out", "out"], tmp_path)
+    check_written(output, tmp_path, ["out/step_00002.png", "out/step_00004.png"])
+    assert re.search(r"^step 4: \d of 8 modes, [\d.]+% high quality$", output, flags=re.MULTILINE), output
