@@ -220,6 +220,51 @@ def batch_norm_backward(x3, gy3, mean, invstd, gamma):
     return gx3, ggamma, gbeta
 
 
+# Synchronised batch norm (functional/sync_batch_norm.py) splits the backward in two: the sums of
+# this rank's rows, kept in float64 (the ranks' sums are added before use, and their cancellations
+# must not happen in float32), then gx from the sums over every rank's rows.
+@_pjit
+def _batch_norm_backward_sums_loop(x3, gy3, mean, invstd, gbeta, ggamma):
+    n, c, l = x3.shape
+    for ci in prange(c):
+        sg, sgx = 0.0, 0.0
+        for ni in range(n):
+            for k in range(l):
+                sg += gy3[ni, ci, k]
+                sgx += gy3[ni, ci, k] * (x3[ni, ci, k] - mean[ci]) * invstd[ci]
+        gbeta[ci], ggamma[ci] = sg, sgx
+
+
+@_pjit
+def _batch_norm_backward_data_loop(x3, gy3, mean, invstd, gamma, gbeta, ggamma, m, gx3):
+    n, c, l = x3.shape
+    for q in prange(n * c):
+        ni, ci = q // c, q % c
+        scale = gamma[ci] * invstd[ci] / m
+        for k in range(l):  # gx = gamma invstd / m (m gy - gbeta - xhat ggamma)
+            xhat = (x3[ni, ci, k] - mean[ci]) * invstd[ci]
+            gx3[ni, ci, k] = scale * (m * gy3[ni, ci, k] - gbeta[ci] - xhat * ggamma[ci])
+
+
+def batch_norm_backward_sums(x3, gy3, mean, invstd):
+    """(gbeta, ggamma) = (sum gy, sum gy xhat) per channel over x3's rows, in float64; each (c,)."""
+    x3, gy3 = np.ascontiguousarray(x3), np.ascontiguousarray(gy3, dtype=x3.dtype)
+    gbeta, ggamma = np.empty(x3.shape[1]), np.empty(x3.shape[1])
+    args = [np.ascontiguousarray(a, dtype=x3.dtype) for a in (mean, invstd)]
+    _batch_norm_backward_sums_loop(x3, gy3, *args, gbeta, ggamma)
+    return gbeta, ggamma
+
+
+def batch_norm_backward_data(x3, gy3, mean, invstd, gamma, gbeta, ggamma, m):
+    """gx3 = gamma invstd / m (m gy3 - gbeta - xhat ggamma), the sums taken over m values per channel."""
+    x3, gy3 = np.ascontiguousarray(x3), np.ascontiguousarray(gy3, dtype=x3.dtype)
+    gx3 = np.empty_like(x3)
+    args = [np.ascontiguousarray(a, dtype=x3.dtype) for a in (mean, invstd, gamma)]
+    sums = [np.ascontiguousarray(a, dtype=np.float64) for a in (gbeta, ggamma)]
+    _batch_norm_backward_data_loop(x3, gy3, *args, *sums, float(m), gx3)
+    return gx3
+
+
 # ---- activations: one pass each; np.where took 6 ms where these take 0.2 (1.6M floats) ----
 # Serial: a parallel launch costs more than it saves on elementwise work (measured).
 

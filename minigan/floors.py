@@ -41,7 +41,9 @@ FLOORS = (
     Floor("1", "backend", {
         "backend": "NumPy or CuPy, chosen by the arrays (get_array_module), to_device/to_cpu",
         "limits": "the memory one command may ask for, checked before any work",
-    }, "NumPy or CuPy, chosen by the arrays (`get_array_module`); the memory a command may ask for"),
+        "distributed": "the communicators of a data-parallel run: one process, MPI (NumPy), NCCL (CuPy)",
+    }, "NumPy or CuPy, chosen by the arrays (`get_array_module`); the memory a command may ask for; "
+       "the ranks of a data-parallel run (MPI, NCCL)"),
     Floor("2", "kernels", {
         "cpu_kernels": "the hot loops in Numba: im2col/col2im, batch norm, activations, BCE, Adam",
         "cuda": "the CUDA C kernels of kernels/*.cu, compiled with CuPy and launched",

@@ -63,12 +63,17 @@ def gradcheck(names, order, seed):
               help="Measure peak memory (RSS; GPU pool bytes), each side in its own process.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also save every figure to this JSON file.")
+@click.option("--ranks", type=int, default=0, metavar="N",
+              help="Data-parallel scaling instead: minigan train's step on N ranks (under mpiexec) x threads/N "
+                   "threads against one process of --threads threads (default: every core) and one of threads/N.")
+@click.option("--rounds", type=int, default=3, show_default=True, help="--ranks: rounds of the three, alternating.")
 @click.option("--clock", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
               help="wall: elapsed time. cpu: the process's CPU seconds, steadier on a busy machine "
                    "(exact with --threads 1; with more threads it counts spin-waiting too).")
 @device_option
 @friendly_errors
-def bench(models, batch, steps, warmup, against, threads, per_layer, tf32, memory, json_path, clock, device):
+def bench(models, batch, steps, warmup, against, threads, per_layer, tf32, memory, json_path, ranks, rounds, clock,
+          device):
     """Time full DCGAN training steps (D step, G step, Adam on both).
 
     Prints ms/step, images/s, each layer's forward and backward time and peak
@@ -84,7 +89,15 @@ def bench(models, batch, steps, warmup, against, threads, per_layer, tf32, memor
       minigan bench --model dcgan64 --against torch --threads 2 --steps 3
       minigan bench --against torch --threads 1 --clock cpu     (a busy machine)
       minigan bench --device gpu --against torch --tf32 --json gpu.json
+      minigan bench --ranks 2 --threads 2     (2 ranks x 1 thread against 1 rank x 2 threads)
     """
+    if ranks:
+        from minigan.bench import scaling
+
+        if against != "none" or device != "cpu" or len(models) > 1:
+            raise MiniganError("--ranks times minigan on the CPU, one --model at a time; drop --against and --device.")
+        scaling.run(ranks, threads, (models or ("dcgan28",))[0], batch, steps, warmup, rounds, click.echo, json_path)
+        return
     from minigan import bench as bench_module
 
     bench_module.run(models or ("dcgan28",), batch, steps, warmup, against, threads, per_layer, tf32, device,

@@ -46,6 +46,25 @@ def friendly_errors(fn):
     return wrapper
 
 
+def data_parallel(fn):
+    """Pass the command ``comm``: this rank's communicator when `mpiexec -n N` started it, else one process.
+
+    When the command raises on some rank, every rank stops without a hang and the error is printed
+    once (Note [stopping together] in minigan/distributed/communicator.py). Put it below
+    ``friendly_errors``, which prints what rank 0 raises.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from minigan import distributed
+
+        comm = distributed.world(kwargs.get("device", "cpu"))
+        with distributed.stopping_together(comm):
+            return fn(*args, comm=comm, **kwargs)
+
+    return wrapper
+
+
 def device_option(fn):
     return click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
                         help="Where the arrays live: cpu (NumPy + Numba) or gpu (CuPy + CUDA kernels).")(fn)

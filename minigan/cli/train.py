@@ -4,7 +4,7 @@ import click
 from click.core import ParameterSource
 
 from minigan import gan
-from minigan.cli.decorators import device_option, friendly_errors, seed_option
+from minigan.cli.decorators import data_parallel, device_option, friendly_errors, seed_option
 from minigan.errors import MiniganError
 from minigan.gan.losses import LOSSES as LOSS_NAMES
 
@@ -116,7 +116,8 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began")
 @click.option("--sample-every", type=int, default=1, show_default=True, help="Epochs between sample grids.")
 @device_option
 @friendly_errors
-def train(dataset, path, resume, **options):
+@data_parallel
+def train(dataset, path, resume, comm, **options):
     """Train a GAN on DATASET: mnist, fashion-mnist, folder PATH, synthetic, or one of known modes:
     ring (8 Gaussians), grid (25) or stacked-mnist (1000 modes).
 
@@ -124,6 +125,8 @@ def train(dataset, path, resume, **options):
     loss_D, loss_G, D(x) and D(G(z)). Each epoch writes a sample grid from fixed
     noise (samples/epoch_NNN.png), the loss curve (loss.png), metrics.jsonl and a
     checkpoint. Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume continues exactly.
+    Under `mpiexec -n N`, N processes train the one model data-parallel (--batch-size stays the
+    global batch); rank 0 prints and writes the run folder.
 
     \b
     Examples:
@@ -137,6 +140,7 @@ def train(dataset, path, resume, **options):
       minigan train ring --unroll 5                        # the unrolled GAN on 8 Gaussians
       minigan train stacked-mnist --pack 2                 # PacGAN2 on 1000 modes
       minigan train mnist --resume runs/mnist-dcgan-20250101-120000 --epochs 10
+      mpiexec -n 2 minigan train mnist                     # data-parallel, 2 processes
     """
     from minigan import data
     from minigan.data import modes
@@ -157,11 +161,11 @@ def train(dataset, path, resume, **options):
         for field, value in recipe.items():
             if ctx.get_parameter_source(field) == ParameterSource.DEFAULT:
                 options[field] = value
-        gan.train(gan.TrainConfig(dataset=dataset, **options), echo=click.echo, on_epoch_end=hooks)
+        gan.train(gan.TrainConfig(dataset=dataset, **options), echo=click.echo, on_epoch_end=hooks, comm=comm)
         return
     ctx = click.get_current_context()
     given = {k: v for k, v in options.items()
              if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
     if path is not None:
         given["data_dir"] = path
-    gan.resume(resume, echo=click.echo, on_epoch_end=hooks, dataset=dataset, **given)
+    gan.resume(resume, echo=click.echo, on_epoch_end=hooks, comm=comm, dataset=dataset, **given)

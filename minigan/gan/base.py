@@ -26,10 +26,10 @@ import contextlib
 import math
 
 
-from minigan import backend, optim
+from minigan import backend, distributed, optim
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.gan import diagnostics, losses, penalties, techniques, unrolled
+from minigan.gan import data_parallel, diagnostics, losses, penalties, techniques, unrolled
 from minigan.gan.config import DEFAULT_EPOCHS, RNG_NAMES, TrainConfig, make_generators, seed_dropout
 from minigan.gan.sampler import SAMPLE_CHUNK, Sampler
 from minigan.gan.verdicts import Verdicts
@@ -63,6 +63,7 @@ class Trainer(Sampler, Verdicts):
     name = None  # the --model name
     has_encoder = True  # D is a networks.Discriminator (features, then a head)
     single_pair = True  # one G and one D, named "G" and "D"
+    comm = distributed.SINGLE  # the ranks of a data-parallel run (set by gan/data_parallel.attach)
     unrollable = True  # G's loss is D's verdict on its samples (--unroll can differentiate through D's steps)
     packable = True  # D can judge M samples at once (--pack M)
     draws_points = False  # can train on 2-D point data (ring, grid)
@@ -200,9 +201,9 @@ class Trainer(Sampler, Verdicts):
         Returns:
             dict name -> 0-d array on the device (loss_D, D_x, D_G_z; loss_G when G stepped).
         """
-        n = real.shape[0]
-        z = Tensor(self.to_device(self.draw_noise(n)))
-        fake_labels = self.to_device(self.draw_labels(n))
+        n = real.shape[0] * self.comm.size  # each rank draws the global batch's noise and keeps its rows
+        z = Tensor(self.to_device(distributed.local_rows(self.comm, self.draw_noise(n))))
+        fake_labels = self.to_device(distributed.local_rows(self.comm, self.draw_labels(n)))
         g_turn = (self.step + 1) % self.config.d_steps == 0
         with contextlib.nullcontext() if g_turn else no_grad():  # no G graph when G does not step
             fake = self.generate(z, fake_labels)
@@ -226,6 +227,7 @@ class Trainer(Sampler, Verdicts):
             total = total + term
         self.optimizers[net].zero_grad()
         total.backward()
+        data_parallel.average_gradients(self.comm, self.networks[net])  # one process: nothing to do
         norms = diagnostics.device_grad_norms(self.networks[net], net)
         self.optimizers[net].step()
         return {**{k: v.data for k, v in terms.items()}, **norms}

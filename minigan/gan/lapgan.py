@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from minigan import backend, nn
+from minigan import backend, distributed, nn
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.function import no_grad
@@ -253,7 +253,8 @@ class LAPGANTrainer(Trainer):
             averaged over the levels.
         """
         images, bands = laplacian_pyramid(Tensor(real), len(self.sizes))
-        z0, planes = self.split_latent(self.to_device(self.draw_noise(real.shape[0])))
+        z = self.draw_noise(real.shape[0] * self.comm.size)  # the global batch's, as in Trainer.train_step
+        z0, planes = self.split_latent(self.to_device(distributed.local_rows(self.comm, z)))
         conditions = [None] + [F.upsample_nearest2d(x, 2) for x in images[:-1]]  # l_j, from the real I_{j-1}
         g_turn = (self.step + 1) % self.config.d_steps == 0
         out, d_x, d_g_z = {}, [], []

@@ -19,13 +19,13 @@ import time
 
 import numpy as np
 
-from minigan import backend, data, images
+from minigan import backend, data, distributed, images
 from minigan.errors import MiniganError
-from minigan.gan import checkpoint, diagnostics, get_trainer_class, losses, penalties, techniques
+from minigan.gan import checkpoint, data_parallel, diagnostics, get_trainer_class, losses, penalties, techniques
 from minigan.gan.sampler import SCATTER_POINTS
 from minigan.gan.monitor import GracefulInterrupt, Monitor
 from minigan.gan.progress import ProgressBar, format_duration
-from minigan.gan.run_folder import RunFolder, check_fresh, default_path
+from minigan.gan.run_folder import check_fresh, default_path
 
 # settings a resumed run may change; every other one must stay as the checkpoint has it
 RESUMABLE = ("epochs", "log_every", "checkpoint_every", "keep", "sample_every", "device", "run_dir", "data_dir")
@@ -92,28 +92,33 @@ def load_data(config):
                              limit=config.limit, channels=config.channels, limit_per_class=config.limit_per_class)
 
 
-def train(config, echo=print, on_epoch_end=()):
+def train(config, echo=print, on_epoch_end=(), comm=distributed.SINGLE):
     """Train a new run.
 
     Args:
         config (TrainConfig): the settings; ``run_dir`` None picks runs/<dataset>-<model>-<time>.
         echo (callable): prints one line (the CLI passes click.echo).
         on_epoch_end (sequence of callables): epoch-end hooks (see the module docstring).
+        comm (Communicator): the ranks of a data-parallel run (gan/data_parallel.py); one process by default.
     Returns:
         the Trainer, trained.
     Raises:
         MiniganError: bad settings or data, a run folder that holds files, a diverged run.
     """
+    if comm.rank != 0:  # rank 0 alone prints, writes the run folder and runs the hooks
+        echo, on_epoch_end = data_parallel.quiet, ()
     check_settings(config)
     config = dataclasses.replace(config, dataset=canonical_dataset(config.dataset))
     cls = get_trainer_class(config.model)
     cls.check_config(config)
     techniques.check(config, cls)
+    data_parallel.check(config, cls, comm)
     config.run_dir = config.run_dir or default_path(config)
     check_fresh(config.run_dir)  # before the (slow) data loading
     dataset = load_data(config)
     trainer = cls(config, dataset.image_shape, dataset.num_classes)
-    run = RunFolder.create(config.run_dir)
+    data_parallel.attach(trainer, comm)
+    run = data_parallel.run_folder_class(comm).create(config.run_dir)
     run.write_config(config)
     echo(f"run folder: {run.path}")
     describe(trainer, dataset, echo)
@@ -142,23 +147,27 @@ def merged_config(ckpt, overrides):
     return config
 
 
-def resume(path, echo=print, on_epoch_end=(), **overrides):
+def resume(path, echo=print, on_epoch_end=(), comm=distributed.SINGLE, **overrides):
     """Continue a run exactly where its checkpoint left it, up to ``epochs`` in total.
 
     Args:
         path (str): a run folder (its checkpoints/last.npz) or a checkpoint .npz.
         echo (callable): prints one line.
         on_epoch_end (sequence of callables): epoch-end hooks (see the module docstring).
+        comm (Communicator): the ranks of a data-parallel run; any number, whatever the checkpoint's run had.
         **overrides: TrainConfig fields. ``epochs`` (the total), ``log_every``, ``device``,
             ``run_dir`` (another, new folder to continue in) and a few others may change;
             any other field must equal the checkpoint's.
     Returns:
         the Trainer.
     """
+    if comm.rank != 0:  # every rank reads the checkpoint; rank 0 alone prints, writes and runs the hooks
+        echo, on_epoch_end = data_parallel.quiet, ()
     ckpt_path = checkpoint.find(path)
     ckpt = checkpoint.load(ckpt_path)
     config = merged_config(ckpt, overrides)
     check_settings(config)
+    data_parallel.check(config, get_trainer_class(config.model), comm)
     if ckpt.meta["epoch"] >= config.epochs:
         raise MiniganError(f"{ckpt_path} has already trained {plural(ckpt.meta['epoch'], 'epoch')} of --epochs "
                            f"{config.epochs}; pass a larger --epochs (the total) to train on.")
@@ -169,10 +178,12 @@ def resume(path, echo=print, on_epoch_end=(), **overrides):
     dataset = load_data(config)
     trainer = get_trainer_class(config.model)(config, dataset.image_shape, dataset.num_classes)
     checkpoint.restore(trainer, ckpt)
+    data_parallel.attach(trainer, comm)
+    run_folder = data_parallel.run_folder_class(comm)
     if new_folder and os.path.abspath(new_folder) != os.path.abspath(own_folder):
-        run = RunFolder.create(new_folder)
+        run = run_folder.create(new_folder)
     else:
-        run = RunFolder.open(own_folder)
+        run = run_folder.open(own_folder)
         run.truncate_metrics(trainer.step)
     config.run_dir = run.path
     run.write_config(config)
@@ -203,6 +214,8 @@ def describe(trainer, dataset, echo):
     if used:
         echo(f"techniques: {', '.join(used)}")
     steps = len(dataset) // cfg.batch_size
+    if trainer.comm.size > 1:
+        echo(data_parallel.describe(trainer.comm, cfg))
     echo(f"training {plural(cfg.epochs, 'epoch')} of {plural(steps, 'step')} (batch {cfg.batch_size}) "
          f"on the {cfg.device}, seed {cfg.seed}")
 
@@ -220,12 +233,13 @@ def fit(trainer, dataset, run, echo=print, on_epoch_end=()):
     if trainer.data_state is not None:
         batches.load_state_dict(trainer.data_state)
     monitor = Monitor(trainer, run, len(batches), echo)
-    if trainer.step == 0 and dataset.is_points:
+    writes = trainer.comm.rank == 0  # the other ranks of a data-parallel run write nothing
+    if writes and trainer.step == 0 and dataset.is_points:
         from minigan.data import modes
 
         images.save_scatter(dataset.images[:SCATTER_POINTS], modes.mode_centres(cfg.dataset),
                             run.file("samples", "real.png"), title="data", std=modes.STD[cfg.dataset])
-    elif trainer.step == 0:
+    elif writes and trainer.step == 0:
         images.save_grid(dataset.images[:trainer.grid_size], run.file("samples", "real.png"))
     # a diverging run overflows before the NaN check names it: that check speaks, not numpy
     with GracefulInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -242,8 +256,9 @@ def run_epoch(trainer, batches, run, monitor, interrupt, echo):
     bar = ProgressBar(steps, f"epoch {trainer.epoch + 1}/{cfg.epochs}", batches.index % steps, echo=echo)
     monitor.bar = bar
     for real, labels in batches:
+        real, labels = data_parallel.local_batch(trainer.comm, real, labels)  # this rank's rows (all of one process)
         labels = trainer.to_device(labels) if trainer.conditional else None
-        out = trainer.train_step(trainer.to_device(real), labels)
+        out = data_parallel.mean_metrics(trainer.comm, trainer.train_step(trainer.to_device(real), labels))
         trainer.step += 1
         monitor.add(out)
         bar.update()
@@ -251,7 +266,7 @@ def run_epoch(trainer, batches, run, monitor, interrupt, echo):
             monitor.log(batches.index)
         elif cfg.device == "cpu":
             monitor.collect()  # host values are free on the CPU: stop at the first NaN
-        if interrupt.requested:
+        if data_parallel.any_rank(trainer.comm, interrupt.requested):  # every rank stops after the same step
             bar.close()
             save_checkpoint(trainer, batches, run, monitor)
             echo(f"Stopped after step {trainer.step}; saved {run.last_checkpoint}. Continue with: "
@@ -270,12 +285,13 @@ def end_epoch(trainer, batches, run, monitor, echo, seconds, on_epoch_end=()):
     trainer.epoch += 1
     e = trainer.epoch
     written = []
-    if e % cfg.sample_every == 0 or e == cfg.epochs:
-        written += save_samples(trainer, run, e)
-    curves = {k: v for k, v in trainer.history.items() if k.startswith("loss")}
-    images.save_loss_curve(curves, run.file("loss.png"), title=f"{trainer.name} losses per step")
-    for name, curve in trainer.extra_curves().items():  # e.g. BEGAN's convergence measure
-        images.save_loss_curve(curve, run.file(f"{name}.png"), title=f"{trainer.name}: {name} per step")
+    if trainer.comm.rank == 0:  # the other ranks of a data-parallel run write nothing
+        if e % cfg.sample_every == 0 or e == cfg.epochs:
+            written += save_samples(trainer, run, e)
+        curves = {k: v for k, v in trainer.history.items() if k.startswith("loss")}
+        images.save_loss_curve(curves, run.file("loss.png"), title=f"{trainer.name} losses per step")
+        for name, curve in trainer.extra_curves().items():  # e.g. BEGAN's convergence measure
+            images.save_loss_curve(curve, run.file(f"{name}.png"), title=f"{trainer.name}: {name} per step")
     save_checkpoint(trainer, batches, run, monitor, epoch_end=True)
     written.append(f"{checkpoint.FOLDER}/{checkpoint.epoch_name(e)}")
     echo(f"epoch {e}/{cfg.epochs} done in {format_duration(seconds)}: wrote {', '.join(written)}")
@@ -320,8 +336,10 @@ def save_checkpoint(trainer, batches, run, monitor, epoch_end=False):
     monitor.collect()
     monitor.check_parameters()
     trainer.data_state = batches.state_dict()
-    checkpoint.save(trainer, run.last_checkpoint)
-    if epoch_end:
-        checkpoint.copy_atomic(run.last_checkpoint, run.file(checkpoint.FOLDER, checkpoint.epoch_name(trainer.epoch)))
-        checkpoint.prune(run.checkpoints, trainer.config.keep)
+    if trainer.comm.rank == 0:
+        checkpoint.save(trainer, run.last_checkpoint)
+        if epoch_end:
+            checkpoint.copy_atomic(run.last_checkpoint, run.file(checkpoint.FOLDER, checkpoint.epoch_name(trainer.epoch)))
+            checkpoint.prune(run.checkpoints, trainer.config.keep)
+    trainer.comm.barrier()  # the other ranks wait for it: a stop right after finds them all together
     monitor.saved = (trainer.epoch, trainer.step)

@@ -8,7 +8,7 @@ It reads the Trainer's ``config``, ``networks``, ``rngs``, ``loss`` and ``cond_a
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, distributed
 from minigan.function import no_grad
 from minigan.gan import penalties
 from minigan.tensor import Tensor
@@ -45,7 +45,8 @@ class Verdicts:
         sigma = self.instance_noise_sigma()
         if sigma == 0:
             return x
-        noise = self.rngs["instance_noise"].standard_normal(x.shape, dtype=np.float32) * np.float32(sigma)
+        rows = distributed.ShardedGenerator(self.rngs["instance_noise"], self.comm)  # the global batch's draw
+        noise = rows.standard_normal(x.shape, dtype=np.float32) * np.float32(sigma)
         return x + Tensor(self.to_device(noise))
 
     def packed(self, x):

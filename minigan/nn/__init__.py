@@ -14,10 +14,11 @@ from minigan.nn.gan_layers import (
 from minigan.nn.linear import Embedding, Linear
 from minigan.nn.module import Module, Parameter, replace_modules
 from minigan.nn.normalization import BatchNorm, BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm
+from minigan.nn.sync_batch_norm import SyncBatchNorm
 
 __all__ = [
     "BatchNorm", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding",
     "Flatten", "InstanceNorm2d", "LayerNorm", "LeakyReLU", "Linear", "MinibatchDiscrimination",
-    "MixtureLatent", "Module", "Parameter", "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "Tanh",
+    "MixtureLatent", "Module", "Parameter", "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "SyncBatchNorm", "Tanh",
     "Unflatten", "Upsample", "VirtualBatchNorm", "init", "replace_batch_norm", "replace_modules", "utils",
 ]
