@@ -24,7 +24,13 @@ setup(
         # [ctk] pulls the CUDA runtime libraries (NVRTC, cuBLAS, headers) as wheels: a driver is all it needs.
         "gpu": ["cupy-cuda13x[ctk]>=14"],
         # NVRTC compiles kernels/*.cu in the tests without a GPU (tests/test_cuda_nvrtc.py).
-        "dev": ["pytest>=7", "hypothesis>=6", "cuda-bindings~=13.0", "nvidia-cuda-nvrtc~=13.0"],
+        # Data-parallel training (`mpiexec -n N minigan train`): mpi4py, and MPICH's wheel so that a fresh
+        # machine needs no system MPI (mpiexec comes with it); threadpoolctl gives each rank its share of cores.
+        "mpi": ["mpi4py>=4", "mpich", "threadpoolctl"],
+        # NVRTC compiles kernels/*.cu in the tests without a GPU (tests/test_cuda_nvrtc.py); MPI runs
+        # tests/test_distributed_mpi.py under mpiexec -n 2.
+        "dev": ["pytest>=7", "hypothesis>=6", "cuda-bindings~=13.0", "nvidia-cuda-nvrtc~=13.0",
+                "mpi4py>=4", "mpich", "threadpoolctl"],
     },
     entry_points={"console_scripts": ["minigan=minigan.cli:main"]},
 )
