@@ -181,6 +181,9 @@ def test_ablate_seeds_trains_each_variant_per_seed_and_reports_mean_and_std(tmp_
     lines = []
     result = ablate.ablate("ring", epochs=1, limit=1024, variants=["pack-2"], seeds=3, out=str(tmp_path / "ab"),
                            echo=lines.append, train=FakeTrain(), evaluate=fake_scores)
+    order = [line for line in lines if line.startswith("[")]
+    assert [f"{line.split()[1].rstrip(',')} seed {line[-1]}" for line in order] == [
+        "base seed 0", "+pack-2 seed 0", "base seed 1", "+pack-2 seed 1", "base seed 2", "+pack-2 seed 2"]
     base = result["rows"][0]
     assert base["seeds"] == 3 and [r["seed"] for r in base["runs"]] == [0, 1, 2]
     assert base["metrics"]["modes_covered"] == pytest.approx(7.0)

@@ -244,19 +244,18 @@ def ablate(dataset="mnist", model=None, epochs=DEFAULT_EPOCHS, limit=30000, batc
     echo(f"ablation of {len(rows)} configurations of {model} on {key} in {out} "
          f"({training.plural(epochs, 'epoch')} of {limit or 'all'} images each, scored on {eval_samples} samples)")
     echo(f"to continue after a stop, run: {command}")
-    for i, variant in enumerate(rows, 1):
+    # seed by seed, every variant at each seed: stopped early, the table still compares all of them
+    order = [(variant, seeded(variant, seeds)[k]) for k in range(seeds) for variant in rows]
+    done = {variant.name: [] for variant in rows}
+    for i, (variant, run) in enumerate(order, 1):
         what = "" if variant.technique is None else f" ({TECHNIQUES[variant.technique][0]})"
-        echo(f"[{i}/{len(rows)}] {variant.name}{what}")
+        echo(f"[{i}/{len(order)}] {variant.name}{what}" + (f", seed {run.config.seed}" if seeds > 1 else ""))
         try:
-            runs = []
-            for run in seeded(variant, seeds):
-                if seeds > 1:
-                    echo(f"  seed {run.config.seed}")
-                runs.append(run_variant(run, eval_samples, train or train_checked, evaluate, echo))
-            result["rows"].append(combine(runs))
+            done[variant.name].append(run_variant(run, eval_samples, train or train_checked, evaluate, echo))
         except KeyboardInterrupt:
             echo(f"stopped during {variant.name}; run the same command to continue: {command}")
             raise
+        result["rows"] = [combine(done[v.name]) for v in rows if done[v.name]]
         write_json(os.path.join(out, "ablation.json"), result)
     primary = table.primary_metric(result)
     base_value = result["rows"][0]["metrics"][primary]
