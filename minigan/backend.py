@@ -10,20 +10,34 @@ from minigan.errors import MiniganError
 
 try:  # CuPy is the optional `gpu` extra.
     import cupy
-except Exception:  # ImportError, or a broken CUDA install raising at import
-    cupy = None
+
+    _cupy_import_error = None
+except Exception as e:  # ImportError, or a broken CUDA install raising at import
+    cupy, _cupy_import_error = None, e
 
 DEFAULT_DTYPE = np.float32
 
 
+GPU_FIX = ("install the GPU extra, which brings the CUDA runtime libraries as wheels: `pip install 'minigan[gpu]'` "
+           "(cupy-cuda13x[ctk]), or a CUDA 13 toolkit; `nvidia-smi` must show a driver for CUDA 13")
+# A kernel compiled and launched as minigan.cuda does, and a matmul (cuBLAS): what needs more than the driver.
+_PROBE_KERNEL = r'''extern "C" __global__ void minigan_probe(float* x, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] = 2.0f * x[i] + 1.0f;
+}'''
+_toolkit_checked = {}  # id(cupy module) -> the problem found (None: none), checked once per process
+
+
 def gpu_problem():
-    """Why the GPU cannot be used, as one sentence, or None when it can."""
+    """Why the GPU cannot be used, as one sentence, or None when it can (a quick check: CuPy and a device)."""
     if cupy is None:
-        return "CuPy is not installed; install the GPU extra with `pip install 'minigan[gpu]'`."
+        if isinstance(_cupy_import_error, ModuleNotFoundError) and _cupy_import_error.name == "cupy":
+            return "CuPy is not installed; install the GPU extra with `pip install 'minigan[gpu]'`."
+        return f"CuPy is installed but does not import ({_cupy_import_error}); {GPU_FIX}."
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # no driver, or a driver/runtime mismatch
-        return f"CuPy is installed but the CUDA driver is not usable ({e})."
+        return f"CuPy is installed but the CUDA driver is not usable ({e}); {GPU_FIX}."
     if count == 0:
         return "CuPy and the CUDA driver are installed but no GPU device is visible."
     return None
@@ -51,9 +65,39 @@ def device_of(x):
     return "gpu" if is_gpu_array(x) else "cpu"
 
 
+def toolkit_problem():
+    """Why CuPy cannot compile, run and multiply on the GPU, as one sentence, or None; checked once.
+
+    With only a driver, CuPy imports and sees the GPU; the CUDA libraries are needed later, NVRTC
+    and the CUDA headers at the first kernel compiled, cuBLAS at the first matmul: without this
+    check a run would fail with a traceback at its first batch norm.
+    """
+    key = id(cupy)
+    if key not in _toolkit_checked:
+        _toolkit_checked[key] = _check_toolkit()
+    return _toolkit_checked[key]
+
+
+def _check_toolkit():
+    try:
+        x = cupy.arange(6, dtype=np.float32)
+        kernel = cupy.RawModule(code=_PROBE_KERNEL, options=("-std=c++17",)).get_function("minigan_probe")
+        kernel((1,), (32,), (x, np.int32(6)))
+        got = cupy.asnumpy(x.reshape(2, 3) @ x.reshape(3, 2))
+    except Exception as e:  # CompileException, a missing library, a driver too old for the runtime
+        lines = str(e).strip().splitlines() or [""]
+        what = f"{type(e).__name__}: {lines[0][:160]}".rstrip(": ")
+        return f"CuPy cannot compile and run a CUDA kernel here ({what}); {GPU_FIX}."
+    x = 2 * np.arange(6, dtype=np.float32) + 1
+    if not np.allclose(got, x.reshape(2, 3) @ x.reshape(3, 2)):
+        return f"a CUDA kernel and a matmul ran but computed wrong values; {GPU_FIX}."
+    return None
+
+
 def require_gpu():
-    """Raise a clear MiniganError when the GPU cannot be used."""
-    problem = gpu_problem()
+    """Raise a clear MiniganError when the GPU cannot be used: no CuPy, no device, or a CUDA
+    installation that cannot compile and run a kernel (``toolkit_problem``)."""
+    problem = gpu_problem() or toolkit_problem()
     if problem is not None:
         raise MiniganError(f"--device gpu is not usable: {problem}")
 

@@ -206,6 +206,16 @@ def batch_norm_forward(x3, mean, invstd, gamma, beta):
     return y3
 
 
+def batch_norm_forward_relu(x3, mean, invstd, gamma, beta):
+    """relu(batch_norm_forward(...)): one pass on the GPU (kernels/batch_norm.cu), two here, same values."""
+    return relu(batch_norm_forward(x3, mean, invstd, gamma, beta))
+
+
+def batch_norm_forward_leaky_relu(x3, mean, invstd, gamma, beta, slope):
+    """leaky_relu(batch_norm_forward(...), slope), as batch_norm_forward_relu."""
+    return leaky_relu(batch_norm_forward(x3, mean, invstd, gamma, beta), slope)
+
+
 def batch_norm_backward(x3, gy3, mean, invstd, gamma):
     """Train-mode gradients (gx3, ggamma, gbeta); the batch statistics depend on x3.
 
@@ -360,6 +370,11 @@ def bce_with_logits(x, t):
 def bce_with_logits_backward(x, t, scale):
     """gx = (sigmoid(x) - t) * scale (scale: a python float, e.g. 1/N for a mean)."""
     return ((sigmoid(x) - t) * scale).astype(x.dtype, copy=False)
+
+
+def bce_with_logits_forward_backward(x, t, scale):
+    """(bce_with_logits(x, t), bce_with_logits_backward(x, t, scale)): one pass on the GPU, two here."""
+    return bce_with_logits(x, t), bce_with_logits_backward(x, t, scale)
 
 
 def dropout(x, u, p):

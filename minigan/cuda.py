@@ -316,6 +316,30 @@ def random_normal(rng, shape, dtype=np.float32):
     return _draw("random_normal", rng, shape, dtype)
 
 
+class DeviceDraws:
+    """A host numpy Generator, drawing on the GPU: each call takes one key from it and the draws are
+    made on the device (Note [device draws]); the host Generator stays the whole state. Its methods
+    are the numpy Generator's that minigan uses, returning CuPy arrays."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def random(self, size=None, dtype=np.float64):
+        return random_uniform(self.rng, () if size is None else size, dtype)
+
+    def standard_normal(self, size=None, dtype=np.float64):
+        return random_normal(self.rng, () if size is None else size, dtype)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return low + (high - low) * self.random(size)
+
+    def integers(self, low, high=None, size=None, dtype=np.int64):
+        """Uniform integers in [low, high): floor of a float64 uniform scaled (biased by < 2^-53 * (high - low))."""
+        low, high = (0, low) if high is None else (low, high)
+        picks = (low + self.random(size) * (high - low)).astype(dtype)
+        return _cupy().minimum(picks, high - 1)  # a product rounded up to high
+
+
 # ---- Adam, all parameters in one launch ----
 
 

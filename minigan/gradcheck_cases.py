@@ -74,12 +74,13 @@ def _cross_entropy(rng):
     return (lambda: F.cross_entropy(x, labels)), [x]
 
 
-def _batch_norm(shape, training):
+def _batch_norm(shape, training, activation=None):
     def build(rng):
         c = shape[1]
         x, gamma, beta = _t(rng, *shape), _t(rng, c), _t(rng, c)
         mean, var = rng.standard_normal(c), rng.uniform(0.5, 2, c)
-        return (lambda: F.batch_norm(x, gamma, beta, mean.copy(), var.copy(), training)), [x, gamma, beta]
+        return (lambda: F.batch_norm(x, gamma, beta, mean.copy(), var.copy(), training, activation=activation)), [
+            x, gamma, beta]
     return build
 
 
@@ -163,6 +164,8 @@ CASES = {
     "batch_norm 2d train": _batch_norm((4, 3, 2, 2), True),
     "batch_norm 1d train": _batch_norm((5, 3), True),
     "batch_norm 2d eval": _batch_norm((3, 2, 2, 2), False),
+    "batch_norm 2d train + relu (fused)": _batch_norm((4, 3, 2, 2), True, "relu"),
+    "batch_norm 1d eval + leaky_relu (fused)": _batch_norm((5, 3), False, "leaky_relu"),
     "relu": _op(F.relu, (3, 4), away_from_zero=True),
     "leaky_relu": _op(lambda x: F.leaky_relu(x, 0.2), (3, 4), away_from_zero=True),
     "tanh": _op(F.tanh, (3, 4)),

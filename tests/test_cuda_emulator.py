@@ -6,6 +6,9 @@ get shared memory of its own, and every thread must see the launch coordinates C
 it, on the grid and block minigan.cuda computes.
 """
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +109,13 @@ def test_minigan_cuda_launches_run_on_the_grid_it_computes(fake_gpu, size, grid)
     y = fake_gpu.asnumpy(cuda.relu(fake_gpu.asarray(x)))
     np.testing.assert_array_equal(y, np.maximum(x, 0))  # an element left unvisited would be NaN
     assert cuda._kernels()["relu_forward_f32"].launches == [(grid, cuda.BLOCK)]
+
+
+def test_the_portable_fiber_switch_gives_the_same_results(fake_gpu):
+    """Off x86-64 the emulator switches fibers with ucontext: the barrier checks pass with it too."""
+    env = dict(os.environ, MINIGAN_EMULATOR_UCONTEXT="1")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k",
+                          "block_sum or missing_syncthreads or divergent or shared_memory or coordinates"],
+                         capture_output=True, text=True, env=env, cwd=Path(__file__).parent.parent, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout

@@ -165,3 +165,41 @@ def test_unflatten_keeps_state_dict_names():
     """Unflatten holds no state: a network's keys (and so old checkpoints) do not depend on it."""
     g = nn.Sequential(nn.Linear(4, 8), nn.Unflatten(1, (2, 2, 2)), nn.BatchNorm2d(2))
     assert list(g.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean", "2.running_var"]
+
+
+@pytest.mark.parametrize("activation", [lambda: nn.ReLU(), lambda: nn.LeakyReLU(0.2)], ids=["relu", "leaky_relu"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_sequential_fuses_batch_norm_and_its_activation_without_changing_a_value(activation, training, monkeypatch):
+    """BatchNorm then ReLU/LeakyReLU runs as one op (one kernel pass on the GPU): the same outputs,
+    gradients and running statistics as the two layers one after the other, bit for bit."""
+    from minigan.functional.normalization import BatchNormActivation
+    from minigan.nn import container
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 3, 4, 4)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for fuse in (True, False):
+        with monkeypatch.context() as patch:
+            if not fuse:
+                patch.setattr(container, "_batch_norm_activation", lambda layer, after: None)
+            block = nn.Sequential(nn.BatchNorm2d(3), activation())
+            nn.init.reset_parameters(block, np.random.default_rng(5))
+            block.train(training)
+            xt = Tensor(x.copy(), requires_grad=True)
+            y = block(xt)
+            assert isinstance(y.creator, BatchNormActivation) == fuse
+            y.backward(gy)
+            results.append([y.data, xt.grad, block[0].weight.grad, block[0].bias.grad, block[0].running_mean,
+                            block[0].running_var])
+    for fused, apart in zip(*results):
+        np.testing.assert_array_equal(fused, apart)
+
+
+def test_a_watched_layer_is_not_fused():
+    from minigan.inspect.hooks import watch
+
+    block, calls = nn.Sequential(nn.BatchNorm1d(3), nn.ReLU()), []
+    with watch(block, lambda name, layer, args, y, seconds: calls.append(type(layer).__name__)):
+        block(Tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)))
+    assert calls == ["BatchNorm1d", "ReLU"]

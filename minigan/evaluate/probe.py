@@ -11,7 +11,7 @@ raw pixels is the baseline a useful D must beat.
 
 import numpy as np
 
-from minigan import data, nn, optim
+from minigan import backend, data, nn, optim
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.function import no_grad
@@ -33,12 +33,12 @@ def adaptive_max_pool(x, grid):
 
 
 def _probe_input(calls, pool):
-    """The last Linear/Conv2d layer's input among ``calls``, pooled when asked."""
+    """The last Linear/Conv2d layer's input among ``calls``, on the host, pooled when asked."""
     last = max((i for i, (layer, _, _) in enumerate(calls) if isinstance(layer, (nn.Linear, nn.Conv2d))),
                default=None)
     if last is None:
         raise MiniganError("the discriminator has no Linear or Conv2d layer to probe.")
-    x = calls[last][1].data
+    x = backend.to_cpu(calls[last][1].data)
     if pool is None:
         return x.reshape(len(x), -1)
     if x.ndim != 4:  # after a Flatten: pool the image-shaped map it flattened
@@ -46,7 +46,7 @@ def _probe_input(calls, pool):
         if not maps:
             raise MiniganError("cannot pool the discriminator's features: no image-shaped map feeds its "
                                "last layer; probe without pooling.")
-        x = maps[-1]
+        x = backend.to_cpu(maps[-1])
     return adaptive_max_pool(x, pool).reshape(len(x), -1)
 
 
@@ -54,21 +54,22 @@ def discriminator_features(D, images, pool=None, batch_size=500):
     """D's penultimate features of ``images``, computed in eval mode without a graph.
 
     Args:
-        D (Module): a discriminator taking images only (n, c, h, w) -> logits.
-        images (numpy.ndarray): float32 (n, c, h, w) in [-1, 1].
+        D (Module): a discriminator taking images only (n, c, h, w) -> logits, on the CPU or the GPU.
+        images (numpy.ndarray): float32 (n, c, h, w) in [-1, 1] (moved to D's device batch by batch).
         pool (int or None): max-pool each channel to a pool x pool grid first.
         batch_size (int): images per forward pass.
     Returns:
         numpy.ndarray float32 (n, features).
     """
     chunks, calls = [], []
+    device = backend.device_of(D.parameters()[0].data)
     with preserved_modes(D):
         D.eval()
         for i in range(0, len(images), batch_size):
             calls.clear()
             with no_grad(), watch(D, lambda name, layer, args, y, s: calls.append((layer, args[0], y))):
                 try:
-                    D(Tensor(np.ascontiguousarray(images[i:i + batch_size])))
+                    D(Tensor(backend.to_device(np.ascontiguousarray(images[i:i + batch_size]), device)))
                 except TypeError as e:
                     raise MiniganError("the probe needs a discriminator that takes images only; a "
                                        "conditional D also wants labels.") from e

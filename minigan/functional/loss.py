@@ -12,12 +12,19 @@ from minigan.functional.activation import sigmoid
 from minigan.tensor import Tensor, as_tensor, raw
 
 
-def _reduce(loss, reduction):
+def _scale(size, reduction):
+    """d loss / d element: 1/N for a mean, 1 for a sum."""
     if reduction == "mean":
-        return loss.mean(), 1.0 / loss.size
+        return 1.0 / size
     if reduction == "sum":
-        return loss.sum(), 1.0
+        return 1.0
     raise ValueError(f"reduction must be 'mean' or 'sum', not {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    """(the reduced loss, d loss / d element)."""
+    scale = _scale(loss.size, reduction)
+    return (loss.mean() if reduction == "mean" else loss.sum()), scale
 
 
 class BCEWithLogits(Function):
@@ -27,15 +34,16 @@ class BCEWithLogits(Function):
         self.reduction = reduction
 
     def forward(self, x, t):
-        loss, scale = _reduce(kernels_for(x).bce_with_logits(x, t), self.reduction)
-        self.save_for_backward(x, t, scale)
-        return loss
+        scale = _scale(x.size, self.reduction)
+        # the loss and its gradient (sigmoid(x) - t) * scale in one pass over x and t (a D step needs both)
+        loss, gx = kernels_for(x).bce_with_logits_forward_backward(x, t, scale)
+        self.save_for_backward(x, gx, scale)
+        return _reduce(loss, self.reduction)[0]
 
     def backward(self, gy):
-        x, t, scale = self.saved
-        gx = kernels_for(x).bce_with_logits_backward(x, t, scale) * gy  # (sigmoid(x) - t) / N
+        x, gx, scale = self.saved
         gt = -x * (scale * gy) if self.needs_input_grad[1] else None  # d/dt = -x / N
-        return gx, gt
+        return gx * gy, gt  # d/dx = (sigmoid(x) - t) / N
 
     def backward_graph(self, gy):
         x, t = self.inputs

@@ -1,8 +1,12 @@
 """Stochastic ops. Randomness always comes from a Generator the caller owns."""
 
+import numpy as np
+
+from minigan import backend, cuda
 from minigan.dispatch import kernels_for
 from minigan.errors import MiniganError
 from minigan.function import Function
+from minigan.tensor import raw
 
 
 class Dropout(Function):
@@ -32,8 +36,10 @@ def dropout(x, p=0.5, training=True, rng=None):
         x (Tensor): any shape.
         p (float): drop probability in [0, 1).
         training (bool): identity when False.
-        rng: a ``numpy.random.Generator`` (or ``cupy.random.Generator`` for GPU
-            tensors) -- required in training mode, so runs are reproducible.
+        rng: a ``numpy.random.Generator`` -- for a GPU tensor it gives one key and the
+            uniforms are drawn on the GPU (Note [device draws] in kernels/random.cu) -- or a
+            ``cupy.random.Generator`` for GPU tensors; required in training mode, so runs are
+            reproducible.
     Returns:
         Tensor of the same shape.
     """
@@ -43,5 +49,12 @@ def dropout(x, p=0.5, training=True, rng=None):
         return x
     if rng is None:
         raise ValueError("dropout in training mode needs rng= (a seeded random Generator).")
-    u = rng.random(x.shape, dtype=x.dtype)
-    return Dropout(p, u)(x)
+    return Dropout(p, _uniform(rng, x))(x)
+
+
+def _uniform(rng, x):
+    """U[0, 1) of x's shape and dtype, where x lives (a numpy Generator draws on the GPU for a GPU x)."""
+    data = raw(x)
+    if backend.is_gpu_array(data) and isinstance(rng, np.random.Generator):
+        rng = cuda.DeviceDraws(rng)
+    return backend.to_device(rng.random(data.shape, dtype=data.dtype), backend.device_of(data))

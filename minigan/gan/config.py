@@ -160,5 +160,5 @@ def seed_dropout(networks, rngs):
         for path, m in net.named_modules():
             if isinstance(m, Dropout):
                 seed = int(rngs["dropout"].integers(2**63))
-                m.reseed(seed)  # the GPU generator, made lazily by the layer, starts from it
+                m.reseed(seed)  # the layer's one Generator serves the GPU too (nn.Dropout)
                 m._rngs["cpu"] = rngs[f"dropout:{net_name}.{path}"] = np.random.default_rng(seed)

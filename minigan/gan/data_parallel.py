@@ -22,7 +22,7 @@ Techniques that look at the whole batch at once are refused with more than one r
 
 import numpy as np
 
-from minigan import distributed
+from minigan import cuda, distributed
 from minigan.errors import MiniganError
 from minigan.gan.run_folder import RunFolder
 from minigan.nn.container import Dropout
@@ -69,13 +69,10 @@ def attach(trainer, comm):
     for net in trainer.networks.values():
         SyncBatchNorm.convert_sync_batchnorm(net, comm)
         for m in net.modules():
-            if isinstance(m, Dropout):
-                for device, rng in list(m._rngs.items()):
-                    m._rngs[device] = distributed.ShardedGenerator(rng, comm)
-                if "gpu" not in m._rngs and trainer.config.device == "gpu":
-                    from minigan import backend
-
-                    m._rngs["gpu"] = distributed.ShardedGenerator(backend.cupy.random.default_rng(m.seed), comm)
+            if isinstance(m, Dropout):  # its one host Generator, on the GPU drawing there (nn.Dropout)
+                rng = m._rng()
+                m._rngs["cpu"] = distributed.ShardedGenerator(
+                    cuda.DeviceDraws(rng) if trainer.config.device == "gpu" else rng, comm)
         for p in net.parameters():
             comm.broadcast(p.data)
         for _, _, _, buffer in net.named_buffers():

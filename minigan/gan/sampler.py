@@ -9,7 +9,7 @@ and ``generate``.
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, cuda
 from minigan.function import no_grad
 from minigan.gan import techniques
 from minigan.tensor import Tensor
@@ -28,21 +28,32 @@ class Sampler:
     def nz(self):
         return self.config.nz
 
+    def draws(self, name):
+        """The random stream rngs[name] where the run's arrays live: the Generator itself on the CPU; on
+        the GPU a ``cuda.DeviceDraws`` over it, which draws on the device from one key per call (Note
+        [device draws] in kernels/random.cu). Not the CPU's draws, but a GPU run draws the same every
+        time and resumes exactly (rngs[name] is all its state), and nothing is copied to the device."""
+        rng = self.rngs[name]
+        return cuda.DeviceDraws(rng) if self.config.device == "gpu" else rng
+
     def draw_noise(self, n, rng=None):
-        """The latent vectors of n fakes, float32 on the host (the same draws on any device):
-        z ~ N(0, I) of shape (n, nz); with --latent mixture, [eps, w] of shape (n, nz + K),
-        eps ~ N(0, I) and w a one-hot choice of the mixture component (techniques.MixtureGenerator)."""
-        rng = rng or self.rngs["noise"]
+        """The latent vectors of n fakes, float32: z ~ N(0, I) of shape (n, nz); with --latent mixture,
+        [eps, w] of shape (n, nz + K), eps ~ N(0, I) and w a one-hot choice of the mixture component
+        (techniques.MixtureGenerator). From ``rng``, on the host (the same draws on any device), or
+        with ``rng`` None a training step's from ``draws("noise")``, on the run's device."""
+        rng = rng or self.draws("noise")
         z = rng.standard_normal((n, self.nz), dtype=np.float32)
         if self.config.latent == "mixture":
-            z = np.concatenate([z, techniques.mixture_one_hot(n, self.config.components, rng)], axis=1)
+            one_hot = techniques.mixture_one_hot(n, self.config.components, rng)
+            z = backend.get_array_module(z).concatenate([z, one_hot], axis=1)
         return z
 
     def draw_labels(self, n, rng=None):
-        """Class labels for n fakes (uniform over the classes), or None when unconditional."""
+        """Class labels for n fakes (uniform over the classes), or None when unconditional; from ``rng``
+        on the host, or with ``rng`` None from ``draws("noise")`` on the run's device."""
         if not self.conditional:
             return None
-        return (rng or self.rngs["noise"]).integers(0, self.num_classes, n, dtype=np.int64)
+        return (rng or self.draws("noise")).integers(0, self.num_classes, n, dtype=np.int64)
 
     def make_fixed_inputs(self):
         """The sample grid's inputs, drawn once from rngs['sample'] and kept all run long."""

@@ -145,8 +145,9 @@ def mixture_latent_of(module):
 
 
 def mixture_one_hot(n, components, rng):
-    """w: (n, K) one-hot rows, each component drawn uniformly."""
-    return np.eye(components, dtype=np.float32)[rng.integers(0, components, n)]
+    """w: (n, K) one-hot rows, each component drawn uniformly (on the device ``rng`` draws on)."""
+    picks = rng.integers(0, components, n)
+    return backend.get_array_module(picks).eye(components, dtype=np.float32)[picks]
 
 
 # -- the extra loss terms ------------------------------------------------------------------------

@@ -40,12 +40,12 @@ class Verdicts:
         return s * max(0.0, 1.0 - t)
 
     def with_instance_noise(self, x):
-        """x + N(0, sigma^2) (drawn from rngs['instance_noise'] on the host), or x itself when
+        """x + N(0, sigma^2) (drawn from ``draws('instance_noise')``, where x lives), or x itself when
         sigma is 0. Gradients flow through the sum to x (G's fakes in the G step)."""
         sigma = self.instance_noise_sigma()
         if sigma == 0:
             return x
-        rows = distributed.ShardedGenerator(self.rngs["instance_noise"], self.comm)  # the global batch's draw
+        rows = distributed.ShardedGenerator(self.draws("instance_noise"), self.comm)  # the global batch's draw
         noise = rows.standard_normal(x.shape, dtype=np.float32) * np.float32(sigma)
         return x + Tensor(self.to_device(noise))
 

@@ -127,14 +127,18 @@ def infer_nz(G):
 
 
 def gan_step(G, D, nz, seed=0, lr=2e-4, betas=(0.5, 0.999)):
-    """A plain GAN step (non-saturating BCE, Adam) as a function of (real, labels)."""
+    """A plain GAN step (non-saturating BCE, Adam) as a function of (real, labels): host arrays,
+    moved to G's device with the noise (drawn on the host: the same on the CPU and the GPU)."""
     opt_G, opt_D = optim.Adam(G.parameters(), lr, betas), optim.Adam(D.parameters(), lr, betas)
     rng = np.random.default_rng(seed)
     bce = F.binary_cross_entropy_with_logits
+    device = backend.device_of(G.parameters()[0].data)
 
     def step(real, labels=None):
-        extra = () if labels is None else (labels,)
-        fake = G(Tensor(rng.standard_normal((len(real), nz), dtype=np.float32)), *extra)
+        real = backend.to_device(real, device)
+        extra = () if labels is None else (backend.to_device(labels, device),)
+        z = backend.to_device(rng.standard_normal((len(real), nz), dtype=np.float32), device)
+        fake = G(Tensor(z), *extra)
         loss_D = bce(D(Tensor(real), *extra), 1.0) + bce(D(fake.detach(), *extra), 0.0)
         opt_D.zero_grad()
         loss_D.backward()

@@ -2,14 +2,23 @@
 
 import math
 
-from minigan import backend
+import numpy as np
+
 from minigan import functional as F
 from minigan.errors import MiniganError
+from minigan.nn.activation import LeakyReLU, ReLU
 from minigan.nn.module import Module, check_input
+from minigan.nn.normalization import BatchNorm1d, BatchNorm2d
 
 
 class Sequential(Module):
-    """Layers applied one after another; ``model[i]`` and ``len(model)`` work."""
+    """Layers applied one after another; ``model[i]`` and ``len(model)`` work.
+
+    A BatchNorm1d/2d followed by a ReLU or a LeakyReLU (slope > 0) runs as one op, the activation
+    fused into batch norm's kernel pass (F.batch_norm's ``activation``): the same values, one pass
+    over the activations fewer. Not when either layer is watched (``inspect.hooks.watch`` replaces
+    a layer's forward): then each layer runs and is seen on its own.
+    """
 
     def __init__(self, *layers):
         super().__init__()
@@ -26,9 +35,28 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        layers, i = list(self._modules.values()), 0
+        while i < len(layers):
+            fused = _batch_norm_activation(layers[i], layers[i + 1]) if i + 1 < len(layers) else None
+            if fused is not None:
+                x = layers[i](x, *fused)
+                i += 2
+            else:
+                x = layers[i](x)
+                i += 1
         return x
+
+
+def _batch_norm_activation(layer, after):
+    """(activation, slope) for F.batch_norm when ``layer`` is a BatchNorm that ``after``'s activation can
+    join, else None. Exact types only: a subclass (VirtualBatchNorm ...) may compute something else."""
+    if type(layer) not in (BatchNorm1d, BatchNorm2d) or "forward" in vars(layer) or "forward" in vars(after):
+        return None
+    if type(after) is ReLU:
+        return ("relu", 0.0)
+    if type(after) is LeakyReLU and after.negative_slope > 0:
+        return ("leaky_relu", after.negative_slope)
+    return None
 
 
 class Flatten(Module):
@@ -102,7 +130,10 @@ class Upsample(Module):
 class Dropout(Module):
     """Zero elements with probability p in training mode (scaled by 1/(1-p)); identity in eval.
 
-    The layer owns its random Generator, seeded by ``seed``; ``reseed(seed)`` resets it.
+    The layer owns one host random Generator, seeded by ``seed``; ``reseed(seed)`` resets it. It
+    serves both devices: on the GPU it gives one key per call and the uniforms are drawn there
+    (Note [device draws] in kernels/random.cu), so saving this Generator saves the layer's whole
+    random state on either device (a resumed GPU run drops the same units).
     """
 
     def __init__(self, p=0.5, seed=0):
@@ -116,18 +147,16 @@ class Dropout(Module):
         object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "_rngs", {})
 
-    def _rng(self, x):
-        """One Generator per device, both from ``seed``."""
-        device = backend.device_of(x.data)
-        if device not in self._rngs:
-            xp = backend.get_array_module(x.data)
-            self._rngs[device] = xp.random.default_rng(self.seed)
-        return self._rngs[device]
+    def _rng(self):
+        """The layer's host Generator, made from ``seed`` on first use (gan.config.seed_dropout sets it)."""
+        if "cpu" not in self._rngs:
+            self._rngs["cpu"] = np.random.default_rng(self.seed)
+        return self._rngs["cpu"]
 
     def forward(self, x):
         if not self.training or self.p == 0:
             return x
-        return F.dropout(x, self.p, True, self._rng(x))
+        return F.dropout(x, self.p, True, self._rng())
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -28,11 +28,12 @@ class BatchNorm(Module):
         init.constant_(self.weight, 1.0)
         init.constant_(self.bias, 0.0)
 
-    def forward(self, x):
+    def forward(self, x, activation=None, slope=0.2):
+        """y = batch_norm(x), or act(y) with ``activation`` "relu"/"leaky_relu" in the same pass."""
         ndim = x.ndim if x.ndim in self.input_ndims else self.input_ndims[0]
         check_input(self, x, ndim, self.num_features)
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
-                            self.training, self.momentum, self.eps)
+                            self.training, self.momentum, self.eps, activation, slope)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -1,4 +1,4 @@
-"""pytest fixtures for the GPU path on a machine without one (import them into a test module)."""
+"""pytest fixtures for the GPU path on a machine without one (tests/conftest.py loads them as a plugin)."""
 
 import pytest
 
@@ -11,9 +11,10 @@ def fake_gpu(monkeypatch):
     problem = host_build.compiler_problem()
     if problem is not None:
         pytest.skip(problem)
-    from minigan import cuda
+    from minigan import backend, cuda
 
     module = fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(backend, "_toolkit_checked", {})
     monkeypatch.setattr(cuda, "_functions", {})
     monkeypatch.setattr(cuda, "_adam_tables", {})
     host_build.set_schedule("ascending")

@@ -110,10 +110,13 @@ def emulator():
     global _emulator
     with _lock:
         if _emulator is None:
+            flags = [*CXX, "-shared", "-DMINIGAN_HOST", f"-I{HERE}"]
+            if os.environ.get("MINIGAN_EMULATOR_UCONTEXT"):  # the portable switch, as off x86-64
+                flags.append("-DMINIGAN_UCONTEXT")
+
             def build(tmp, target):
-                _compile([*CXX, "-shared", "-DMINIGAN_HOST", f"-I{HERE}", str(EMULATOR), "-o", str(target)],
-                         "emulator.cpp")
-            path = _cached_library([EMULATOR.read_text(), SHIM.read_text(), " ".join(CXX)], build)
+                _compile([*flags, str(EMULATOR), "-o", str(target)], "emulator.cpp")
+            path = _cached_library([EMULATOR.read_text(), SHIM.read_text(), " ".join(flags)], build)
             lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
             lib.mg_error.restype = ctypes.c_char_p
             lib.mg_barrier_calls.restype = ctypes.c_ulonglong
