@@ -79,7 +79,8 @@ FLOORS = (
         "sampling": "images and latent walks from a checkpoint",
         "inspect": "layer tables, one step layer by layer, autograd graphs",
         "bench": "training steps timed beside PyTorch",
-    }, "gradient checks, sampling from checkpoints, introspection, benchmarks"),
+        "doctor": "the GPU proof: GPU tests, CPU/GPU agreement, training, sampling, checkpoints, benchmarks",
+    }, "gradient checks, sampling from checkpoints, introspection, benchmarks, the GPU proof"),
     Floor("7'", "evaluation", {
         "judge": "the classifier minigan trains to score generated images",
         "evaluate": "FID, Inception-style scores, class coverage, the probe, the epoch-end class check",

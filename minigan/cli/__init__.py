@@ -7,6 +7,7 @@ One module per family of commands:
     evaluate   eval, judge, inspect
     bench      bench, gradcheck
     ablate     ablate
+    doctor     doctor (the GPU proof)
 
 Every command has the library check its input before any expensive work (data loading, judge
 training, model building). A mistake, the library's (MiniganError) or click's (a bad option
@@ -17,7 +18,7 @@ command exits with status 2 (``decorators``).
 import click
 
 from minigan import __version__
-from minigan.cli import ablate, bench, evaluate, generate, train
+from minigan.cli import ablate, bench, doctor, evaluate, generate, train
 from minigan.cli.decorators import CommandGroup, device_option, friendly_errors, seed_option
 
 
@@ -32,11 +33,13 @@ def main():
       minigan gradcheck              watch every op's gradient being checked
       minigan bench --against torch  time a DCGAN step beside PyTorch
       minigan ablate                 compare the GAN training techniques on MNIST
+      minigan doctor --gpu           prove the GPU path on this machine, in one report
     """
 
 
 for command in (bench.gradcheck, bench.bench, train.train, generate.sample, generate.interpolate,
-                evaluate.judge_command, evaluate.eval_command, evaluate.inspect_command, ablate.ablate_command):
+                evaluate.judge_command, evaluate.eval_command, evaluate.inspect_command, ablate.ablate_command,
+                doctor.doctor_command):
     main.add_command(command)
 
 __all__ = ["main", "device_option", "friendly_errors", "seed_option"]
