@@ -191,3 +191,13 @@ def test_a_setting_that_cannot_split_is_one_message(tmp_path):
                       "holding part of the batch cannot do; train with one process, or drop "
                       "--minibatch-discrimination."]
     assert not (tmp_path / "run").exists()
+
+
+def test_bench_ranks_times_the_three_configurations(tmp_path):
+    done = minigan(["bench", "--ranks", "2", "--threads", "2", "--batch", "8", "--steps", "1", "--warmup", "0",
+                    "--rounds", "1", "--json", str(tmp_path / "scaling.json")])
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split()[0] for line in done.stdout.splitlines() if line.startswith(("A  ", "B  ", "C  "))]
+    assert rows == ["A", "B", "C"] and "scaling efficiency" in done.stdout
+    figures = __import__("json").loads((tmp_path / "scaling.json").read_text())
+    assert [(r["ranks"], r["threads_per_rank"]) for r in figures["rows"]] == [(1, 2), (2, 1), (1, 1)]

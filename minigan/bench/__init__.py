@@ -12,6 +12,7 @@ in a process of its own.
     machine     thread counts and machine facts
     report      tables and JSON
     suite       ``run``, what the command calls
+    scaling     ``--ranks N``: minigan train's step on N ranks against one process, in processes of their own
 
 ``minigan.bench.peer_torch`` imports torch; nothing else here does until a peer is asked for.
 """
