@@ -3,8 +3,9 @@
 tests/cuda_host/fake_cupy.py stands in for CuPy as strictly as CuPy itself: a host array mixed
 with a device array, fed to a kernel or read by NumPy is refused; every kernel runs on the
 emulator. So the mistakes a GPU would show -- host arrays fed to a GPU model, draws copied over
-every step, state left unsaved, kernels never called -- show here. What it cannot show (the speed,
-cuBLAS, cuRAND, NVRTC's own code generation) is left to `minigan doctor --gpu` on a GPU.
+every step, state left unsaved, kernels never called -- show here. The tests that need nothing
+of the emulator's own (the ``gpu`` fixture) run on a real GPU too when there is one, as part of
+`minigan doctor --gpu`; what the emulator cannot show (speed, cuBLAS, NVRTC's code) is left there.
 """
 
 import numpy as np
@@ -27,6 +28,14 @@ def _quiet(line):
     pass
 
 
+@pytest.fixture(params=["emulator", pytest.param("cuda", marks=pytest.mark.gpu)])
+def gpu(request):
+    """The CuPy module of --device gpu: the stand-in on the host emulator, or CuPy on a real GPU."""
+    if request.param == "cuda":
+        return backend.cupy
+    return request.getfixturevalue("fake_gpu")
+
+
 def _same_state(a, b):
     for name, net in a.networks.items():
         for key, value in net.state_dict().items():
@@ -34,13 +43,6 @@ def _same_state(a, b):
                                           err_msg=f"{name}.{key}")
     for name in a.rngs:
         assert a.rngs[name].bit_generator.state == b.rngs[name].bit_generator.state, name
-
-
-def _twin(module, device):
-    """A copy of ``module``'s weights on ``device`` (the same numbers on the CPU and the GPU)."""
-    twin = type(module).__new__(type(module))
-    twin.__dict__.update(module.__dict__)
-    return twin
 
 
 # ---- the CUDA installation is checked before any work ----
@@ -73,19 +75,19 @@ def test_a_cuda_install_that_cannot_compile_is_named_in_one_sentence(fake_gpu, m
 # ---- what is fed to a GPU model ----
 
 
-def test_dropout_of_a_gpu_tensor_with_a_numpy_generator_draws_on_the_gpu(fake_gpu):
+def test_dropout_of_a_gpu_tensor_with_a_numpy_generator_draws_on_the_gpu(gpu):
     x = np.random.default_rng(0).standard_normal((4, 50)).astype(np.float32)
     rng, twin = np.random.default_rng(3), np.random.default_rng(3)
-    y = F.dropout(Tensor(fake_gpu.asarray(x), requires_grad=True), 0.3, True, rng)
+    y = F.dropout(Tensor(gpu.asarray(x), requires_grad=True), 0.3, True, rng)
     key = int(twin.integers(0, 2**64, dtype=np.uint64))  # the one draw the host Generator made
     u = reference.random_uniform((key & 0xFFFFFFFF, key >> 32), x.size).reshape(x.shape)
     mask = ((u >= 0.3) / np.float32(0.7)).astype(np.float32)
-    np.testing.assert_array_equal(fake_gpu.asnumpy(y.data), x * mask)
+    np.testing.assert_array_equal(gpu.asnumpy(y.data), x * mask)
     y.sum().backward()
     assert rng.bit_generator.state == twin.bit_generator.state
 
 
-def test_the_probe_of_a_gpu_discriminator_gives_the_cpu_features(fake_gpu):
+def test_the_probe_of_a_gpu_discriminator_gives_the_cpu_features(gpu):
     D = networks.dcgan_discriminator(image_size=16)
     images = np.random.default_rng(1).uniform(-1, 1, (6, 1, 16, 16)).astype(np.float32)
     for pool in (None, 2):
@@ -97,7 +99,7 @@ def test_the_probe_of_a_gpu_discriminator_gives_the_cpu_features(fake_gpu):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
 
 
-def test_inspect_steps_gpu_networks_as_it_steps_cpu_ones(fake_gpu):
+def test_inspect_steps_gpu_networks_as_it_steps_cpu_ones(gpu):
     batch = np.random.default_rng(2).uniform(-1, 1, (4, 1, 16, 16)).astype(np.float32)
     reports = {}
     for device in ("cpu", "gpu"):
@@ -130,13 +132,13 @@ def test_a_training_step_copies_no_draw_to_the_device(fake_gpu):
 GPU_RUN = dict(device="gpu", limit=16, batch_size=8, epochs=1)  # two steps
 
 
-def test_gpu_runs_repeat_themselves(fake_gpu, tmp_path):
+def test_gpu_runs_repeat_themselves(gpu, tmp_path):
     kw = dict(GPU_RUN, instance_noise=0.1, latent="mixture", components=3)
     _same_state(training.train(tiny(tmp_path, "a", **kw), _quiet), training.train(tiny(tmp_path, "b", **kw), _quiet))
 
 
 @pytest.mark.parametrize("model, kw", [("gan", {}), ("dcgan", dict(instance_noise=0.1))], ids=["gan", "dcgan"])
-def test_gpu_runs_resume_exactly(fake_gpu, tmp_path, model, kw):
+def test_gpu_runs_resume_exactly(gpu, tmp_path, model, kw):
     """The GAN's D has Dropout: its Generator is the host one, saved, so the resumed masks are the same."""
     kw = dict(GPU_RUN, model=model, **kw)
     straight = training.train(tiny(tmp_path, "a", **kw), _quiet)
@@ -149,7 +151,7 @@ def test_gpu_runs_resume_exactly(fake_gpu, tmp_path, model, kw):
     _same_state(straight, resumed)
 
 
-def test_a_checkpoint_moves_between_the_cpu_and_the_gpu(fake_gpu, tmp_path):
+def test_a_checkpoint_moves_between_the_cpu_and_the_gpu(gpu, tmp_path):
     training.train(tiny(tmp_path, "cpu", epochs=1), _quiet)
     training.train(tiny(tmp_path, "gpu", epochs=1, device="gpu"), _quiet)
     for run in ("cpu", "gpu"):
