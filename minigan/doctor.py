@@ -15,8 +15,8 @@ figure) into its output folder; a step that fails is recorded and the next ones 
                  and loaded on the GPU again (the same arrays)
     bench        ``minigan bench --device gpu --against torch``, strict FP32 and TF32
 
-On an H100/H200 it takes a few minutes. Without a usable GPU it stops before any work with the one
-line ``backend.require_gpu`` gives.
+On an H100/H200 it takes a few minutes. Without a usable GPU it stops before any work, in one line
+naming why (``backend.gpu_problem``, ``backend.toolkit_problem``).
 """
 
 import json
@@ -72,7 +72,9 @@ def run(out, skip=(), dataset="mnist", data_dir=None, limit=None, bench_steps=10
     unknown = sorted(set(skip) - set(STEPS))
     if unknown:
         raise MiniganError(f"unknown doctor step {unknown[0]!r}; the steps are {', '.join(STEPS)}.")
-    backend.require_gpu()
+    problem = backend.gpu_problem() or backend.toolkit_problem()
+    if problem is not None:
+        raise MiniganError(f"minigan doctor --gpu needs a usable GPU: {problem}")
     files.check_writable(out, "--out", folder=True)
     os.makedirs(out, exist_ok=True)
     context = {"out": Path(out), "dataset": dataset, "data_dir": data_dir, "limit": limit,

@@ -15,8 +15,8 @@ def test_without_a_gpu_it_says_so_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(backend, "cupy", None)
     result = CliRunner().invoke(main, ["doctor", "--gpu", "--out", str(tmp_path / "d")])
     assert result.exit_code == 2
-    assert result.output == ("Error: --device gpu is not usable: CuPy is not installed; install the GPU extra with "
-                             "`pip install 'minigan[gpu]'`.\n")
+    assert result.output == ("Error: minigan doctor --gpu needs a usable GPU: CuPy is not installed; install the GPU "
+                             "extra with `pip install 'minigan[gpu]'`.\n")
     assert not (tmp_path / "d").exists()
 
 
@@ -50,7 +50,7 @@ def test_the_gpu_proof_runs_every_step_and_writes_its_report(fake_gpu, no_memory
     markdown = (out / "report.md").read_text()
     assert markdown.startswith("# minigan doctor --gpu: every step passed")
     assert all(f"| {step} |" in markdown for step in doctor.STEPS)
-    assert (out / "samples.png").is_file() and (out / "bench_fp32.json").is_file() and (out / "bench_tf32.json").is_file()
+    assert all((out / name).is_file() for name in ("samples.png", "bench_fp32.json", "bench_tf32.json"))
 
 
 def test_failed_steps_are_reported_and_the_next_ones_still_run(fake_gpu, monkeypatch, tmp_path):

@@ -22,7 +22,8 @@ STEPS = ("environment", "tests", "agreement", "train", "sample", "round-trip", "
 @click.option("--limit", type=int, default=None, help="Train on the first N images only.")
 @click.option("--bench-steps", type=click.IntRange(min=1), default=10, show_default=True,
               help="Timed steps of each benchmark (strict FP32, then TF32).")
-@click.option("--bench-batch", type=click.IntRange(min=2), default=None, help="Images per benchmark step (default 128).")
+@click.option("--bench-batch", type=click.IntRange(min=2), default=None,
+              help="Images per benchmark step (default 128).")
 @friendly_errors
 def doctor_command(gpu, out, skip, dataset, data_dir, limit, bench_steps, bench_batch):
     """Check that minigan works here; with --gpu, prove the GPU path in one go.
