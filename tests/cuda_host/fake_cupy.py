@@ -72,14 +72,27 @@ def _device_function(fn):
     return call
 
 
+def _defer(self, other):
+    """CuPy's _should_use_rop: leave the operator to ``other`` (a minigan Tensor: priority 200 > 100)."""
+    other_ufunc = getattr(other, "__array_ufunc__", NotImplemented)
+    if other_ufunc is not NotImplemented:
+        return other_ufunc is None
+    return getattr(self, "__array_priority__", 0) < getattr(other, "__array_priority__", 0)
+
+
 def _binary(ufunc, reflected=False):
-    if reflected:
-        return lambda self, other: ufunc(other, self)
-    return lambda self, other: ufunc(self, other)
+    def apply(self, other):
+        if _defer(self, other):
+            return NotImplemented
+        return ufunc(other, self) if reflected else ufunc(self, other)
+
+    return apply
 
 
 def _inplace(ufunc):
     def apply(self, other):
+        if _defer(self, other):
+            return NotImplemented
         ufunc(self, other, out=(self,))
         return self
 
