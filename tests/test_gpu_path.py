@@ -171,3 +171,18 @@ def test_the_fused_kernels_serve_a_dcgan_step(fake_gpu):
     launched = {name[:-4] for name, kernel in cuda._kernels().items() if kernel.launches}
     assert {"batch_norm_forward_relu", "batch_norm_forward_leaky_relu", "bce_with_logits_forward_backward"} <= launched
     assert not launched & {"batch_norm_forward", "relu_forward", "bce_with_logits_forward"}
+
+
+@pytest.mark.parametrize("settings", [
+    dict(model="cgan", arch="conv", replay=8, label_smoothing=0.1),
+    dict(model="lapgan", image_size=32, channels=3),
+    dict(vbn=True, minibatch_discrimination=4, feature_matching=True, historical_averaging=0.1),
+    dict(loss="wasserstein", gp="wgan-gp", d_norm="layer"),  # second order on the device
+    dict(spectral_norm=True),
+    dict(unroll=2),
+    dict(model="began"),
+], ids=["cgan-conv-replay", "lapgan-rgb", "improved-techniques", "wgan-gp", "spectral-norm", "unrolled", "began"])
+def test_every_model_and_technique_trains_on_the_gpu(fake_gpu, tmp_path, settings):
+    trainer = training.train(tiny(tmp_path, "run", **dict(dict(device="gpu", limit=16, batch_size=8, epochs=1),
+                                                         **settings)), _quiet)
+    assert trainer.step == 2 and all(np.isfinite(v).all() for v in trainer.history.values())
