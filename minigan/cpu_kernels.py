@@ -170,25 +170,6 @@ def _batch_norm_forward_loop(x3, mean, invstd, gamma, beta, y3):
             y3[ni, ci, k] = (x3[ni, ci, k] - mean[ci]) * scale + beta[ci]
 
 
-@_pjit
-def _batch_norm_backward_loop(x3, gy3, mean, invstd, gamma, gx3, ggamma, gbeta):
-    n, c, l = x3.shape
-    m = n * l
-    for ci in prange(c):
-        sg, sgx = 0.0, 0.0
-        for ni in range(n):
-            for k in range(l):
-                sg += gy3[ni, ci, k]
-                sgx += gy3[ni, ci, k] * (x3[ni, ci, k] - mean[ci]) * invstd[ci]
-        gbeta[ci], ggamma[ci] = sg, sgx
-    for q in prange(n * c):
-        ni, ci = q // c, q % c
-        scale = gamma[ci] * invstd[ci] / m
-        for k in range(l):  # gx = gamma invstd / m (m gy - gbeta - xhat ggamma)
-            xhat = (x3[ni, ci, k] - mean[ci]) * invstd[ci]
-            gx3[ni, ci, k] = scale * (m * gy3[ni, ci, k] - gbeta[ci] - xhat * ggamma[ci])
-
-
 def batch_norm_stats(x3):
     """Per-channel mean and biased variance of x3 (n, c, l); both (c,)."""
     x3 = np.ascontiguousarray(x3)
@@ -225,8 +206,10 @@ def batch_norm_backward(x3, gy3, mean, invstd, gamma):
     x3, gy3 = np.ascontiguousarray(x3), np.ascontiguousarray(gy3, dtype=x3.dtype)
     gx3 = np.empty_like(x3)
     ggamma, gbeta = np.empty(x3.shape[1], dtype=x3.dtype), np.empty(x3.shape[1], dtype=x3.dtype)
-    args = [np.ascontiguousarray(a, dtype=x3.dtype) for a in (mean, invstd, gamma)]
-    _batch_norm_backward_loop(x3, gy3, *args, gx3, ggamma, gbeta)
+    mean, invstd, gamma = [np.ascontiguousarray(a, dtype=x3.dtype) for a in (mean, invstd, gamma)]
+    # the sync-BN halves below, on this process's rows: sums kept in x3's dtype, then gx
+    _batch_norm_backward_sums_loop(x3, gy3, mean, invstd, gbeta, ggamma)
+    _batch_norm_backward_data_loop(x3, gy3, mean, invstd, gamma, gbeta, ggamma, x3.shape[0] * x3.shape[2], gx3)
     return gx3, ggamma, gbeta
 
 
