@@ -16,6 +16,8 @@ a mode is covered when at least one sample lands in it, over 26,000 samples (the
     report = modes.point_report(samples, "ring")    # {'modes_covered': 8, 'high_quality': 0.93, 'kl': 0.01, ...}
 """
 
+import os
+
 import numpy as np
 
 from minigan.data import modes as data_modes
@@ -145,8 +147,6 @@ class ModeCheck:
 def mode_dataset_of(target, dataset=None):
     """The dataset of known modes that ``minigan eval TARGET`` scores with these metrics, or None
     (then eval scores with a judge as for any image dataset)."""
-    import os
-
     from minigan.evaluate.samples import is_checkpoint
 
     if dataset is not None:
@@ -171,8 +171,6 @@ def mode_eval(target, dataset, n=None, seed=0, device="cpu", echo=None):
     Returns:
         dict: the mode report (``report``) plus target, description and kind "modes".
     """
-    import os
-
     from minigan.evaluate.samples import is_checkpoint, load_samples, samples_from_checkpoint
 
     name = dataset or mode_dataset_of(target)
