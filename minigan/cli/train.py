@@ -9,7 +9,7 @@ from minigan.errors import MiniganError
 from minigan.gan.losses import LOSSES as LOSS_NAMES
 
 TRAIN_DATASETS = ("mnist", "fashion-mnist", "folder", "synthetic", "ring", "grid", "stacked-mnist")
-TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began")
+TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began", "stackgan")
 
 
 @click.command(context_settings={"max_content_width": 110})
@@ -20,6 +20,17 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began")
                    "(Berthelot 2017, D an autoencoder). Default: dcgan; gan for ring and grid.")
 @click.option("--arch", type=click.Choice(["mlp", "conv"]), default=None,
               help="cgan only: mlp (the paper's, default) or conv (DCGAN networks, labels as planes).")
+@click.option("--cond", type=click.Choice(["concat", "acgan", "projection"]), default=None,
+              help="Conditional models (cgan, stackgan): how D gets the label -- concat (as an input, default), "
+                   "acgan (Odena 2017: D also classifies, both players add the class loss) or projection "
+                   "(Miyato 2018: logit psi(phi(x)) + y^T V phi(x)).")
+@click.option("--kl-weight", type=float, default=1.0, show_default=True, metavar="L",
+              help="stackgan: weight of the conditioning augmentation's KL(N(mu, sigma^2) || N(0, I)) in G's loss "
+                   "(the paper's 1; 0: off).")
+@click.option("--stage", type=click.Choice(["1", "2", "both"]), default="both", show_default=True,
+              help="stackgan: train stage I alone, stage II on the frozen stage I of --stage1 RUN, or both at once.")
+@click.option("--stage1", type=click.Path(), default=None, metavar="RUN",
+              help="stackgan --stage 2: the stage-I run (folder or checkpoint .npz) whose G draws the coarse images.")
 @click.option("--epochs", type=int, default=gan.TrainConfig.epochs, show_default=True,
               help="Total passes over the data; with --resume, the total including those already done.")
 @click.option("--batch-size", type=int, default=128, show_default=True, help="Images per step.")

@@ -24,6 +24,7 @@ MODELS = {
     "cgan": ("minigan.gan.cgan", "CGANTrainer"),
     "lapgan": ("minigan.gan.lapgan", "LAPGANTrainer"),
     "began": ("minigan.gan.began", "BEGANTrainer"),
+    "stackgan": ("minigan.gan.stackgan", "StackGANTrainer"),
 }
 
 

@@ -29,7 +29,7 @@ import math
 from minigan import backend, distributed, optim
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.gan import data_parallel, diagnostics, losses, penalties, techniques, unrolled
+from minigan.gan import conditioning, data_parallel, diagnostics, losses, penalties, techniques, unrolled
 from minigan.gan.config import DEFAULT_EPOCHS, RNG_NAMES, TrainConfig, make_generators, seed_dropout
 from minigan.gan.sampler import SAMPLE_CHUNK, Sampler
 from minigan.gan.verdicts import Verdicts
@@ -73,6 +73,7 @@ class Trainer(Sampler, Verdicts):
         """Raise MiniganError, before any data is loaded, when ``config`` cannot work."""
         if config.arch is not None:
             raise MiniganError(f"--arch applies to --model cgan only; drop it for --model {cls.name}.")
+        conditioning.check(config, cls)
 
     @classmethod
     def check_data(cls, image_shape, num_classes):

@@ -13,8 +13,10 @@ Two architectures (``--arch``):
          was ignored by G on MNIST for several epochs (every row of the grid the same digit).
     conv (DCGAN networks): G(concat(z, y)), D(concat(x, planes(y))) where planes(y) is
          (n, K, h, w), plane k all ones for images of class k
-Fakes get labels drawn uniformly; the sample grid shows one row per class, the same noise in
-each column.
+``--cond acgan`` and ``--cond projection`` keep G and give D the label another way (an AC-GAN
+classifier head, or a projection; gan/conditioning.py); D's encoder is then the one above without
+its label input. Fakes get labels drawn uniformly; the sample grid shows one row per class, the
+same noise in each column.
 """
 
 import math
@@ -24,20 +26,15 @@ import numpy as np
 from minigan import backend, nn
 from minigan import functional as F
 from minigan.errors import MiniganError
-from minigan.gan import networks
+from minigan.gan import conditioning, networks
 from minigan.gan.base import Trainer
+from minigan.gan.conditioning import ClassConditioning, one_hot  # noqa: F401 (cgan.one_hot, as before)
 from minigan.gan.dcgan import check_square
 from minigan.gan.gan import D_DROPOUT, mlp_encoder_layers, mlp_generator
 from minigan.tensor import Tensor
 
 ARCHS = ("mlp", "conv")
 GRID_PER_CLASS = 10  # columns of the sample grid
-
-
-def one_hot(labels, num_classes, dtype=np.float32):
-    """Raw (n, K) array, row i the indicator of labels[i], on the labels' device."""
-    xp = backend.get_array_module(labels)
-    return xp.eye(num_classes, dtype=dtype)[labels]
 
 
 class ConditionalGenerator(nn.Module):
@@ -92,11 +89,10 @@ class LabelPlanesEncoder(nn.Module):
         return self.body(F.concat([x, Tensor(planes)], axis=1))
 
 
-class CGANTrainer(Trainer):
-    """CGAN, MLP (default) or convolutional; needs a labelled dataset."""
+class CGANTrainer(ClassConditioning, Trainer):
+    """CGAN, MLP (default) or convolutional, D conditioned by --cond; needs a labelled dataset."""
 
     name = "cgan"
-    conditional = True
 
     @classmethod
     def check_config(cls, config):
@@ -104,6 +100,7 @@ class CGANTrainer(Trainer):
             raise MiniganError(f"unknown --arch {config.arch!r} for cgan; choose mlp or conv.")
         if config.arch == "conv" and config.image_size is not None:
             networks.check_image_size(config.image_size)
+        conditioning.check(config, cls)
 
     @classmethod
     def check_data(cls, image_shape, num_classes):
@@ -121,22 +118,27 @@ class CGANTrainer(Trainer):
 
     def build(self):
         rng, K, (c, size, _) = self.rngs["init"], self.num_classes, self.image_shape
+        if self.arch == "conv":
+            check_square(self.image_shape, "cgan --arch conv")
         if self.arch == "mlp":
             G = BranchGenerator(self.nz, K, self.image_shape, rng=rng)
+        else:
+            G = ConditionalGenerator(networks.dcgan_generator(self.nz + K, size, c))
+        if self.cond_kind != "concat":  # AC-GAN or projection: D's encoder never sees the label
+            encoder, shape = conditioning.unconditional_encoder(self.arch, self.image_shape,
+                                                                self.critic_norm(self.config), rng=rng)
+            D = conditioning.build_discriminator(self.cond_kind, encoder, shape, K, rng=rng)
+        elif self.arch == "mlp":
             encoder = BranchEncoder(math.prod(self.image_shape), K, rng=rng)
             D = networks.Discriminator(encoder, nn.Linear(256, 1, rng=rng), (256,))
         else:
-            check_square(self.image_shape, "cgan --arch conv")
-            G = ConditionalGenerator(networks.dcgan_generator(self.nz + K, size, c))
             parts = networks.dcgan_discriminator_parts(size, c + K, norm=self.critic_norm(self.config))
             D = networks.Discriminator(LabelPlanesEncoder(parts.encoder), parts.head, parts.feature_shape)
+        if self.arch == "conv":
             for net in (G, D):
                 nn.init.dcgan_(net, rng)
         self.add_network("G", G, "G")
         self.add_network("D", D, "D")
-
-    def cond_args(self, cond):
-        return (Tensor(one_hot(cond, self.num_classes)),)
 
     def make_fixed_inputs(self):
         """One row per class, the same GRID_PER_CLASS noise vectors in every row."""

@@ -23,6 +23,12 @@ class TrainConfig:
         model (str or None): gan, dcgan, cgan, lapgan or began; None: the dataset's own
             (``default_model``: gan for the 2-D point sets, dcgan for images).
         arch (str or None): cgan only: "mlp" (the paper's, default) or "conv".
+        cond (str or None): how a class label enters D of a conditional model (cgan, stackgan):
+            concat, acgan or projection (gan/conditioning.py); None: concat.
+        kl_weight (float): stackgan: the weight of the conditioning augmentation's KL term in G's loss.
+        stage (str): stackgan: "1" (stage I alone), "2" (stage II on the frozen stage I of
+            ``stage1``) or "both" (the two trained side by side in one run).
+        stage1 (str or None): stackgan --stage 2: the stage-I run folder or checkpoint.
         epochs (int): total passes over the data (a resumed run stops at this total).
         batch_size (int): images per step.
         nz (int): noise dimensions.
@@ -84,6 +90,10 @@ class TrainConfig:
     dataset: str = "mnist"
     model: str | None = None
     arch: str | None = None
+    cond: str | None = None
+    kl_weight: float = 1.0
+    stage: str = "both"
+    stage1: str | None = None
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = 128
     nz: int = 100
