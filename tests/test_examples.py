@@ -61,7 +61,7 @@ def check_written(output, cwd, expected):
 def test_every_example_is_run_here():
     assert {p.name for p in EXAMPLES.glob("*.py")} == {
         "dcgan_mnist.py", "cgan_per_class.py", "lapgan_pyramid.py", "latent_arithmetic.py", "penalty_step_cost.py",
-        "unrolled_ring.py"}
+        "unrolled_ring.py", "stackgan_two_stages.py"}
 
 
 def test_dcgan_mnist(tmp_path):
@@ -113,3 +113,13 @@ def test_unrolled_ring(tmp_path):
     output = run_example("unrolled_ring.py", ["--steps", "4", "--every", "2", "--batch", "32", "--out", "out"], tmp_path)
     check_written(output, tmp_path, ["out/step_00002.png", "out/step_00004.png"])
     assert re.search(r"^step 4: \d of 8 modes, [\d.]+% high quality$", output, flags=re.MULTILINE), output
+
+
+def test_stackgan_two_stages(tmp_path):
+    output = run_example("stackgan_two_stages.py", TINY + ["--out", "out"], tmp_path)
+    check_written(output, tmp_path, ["out/stages.png"])
+    assert check_png(tmp_path / "out" / "stages.png") == (10 * 30 + 2, 10 * 30 + 2)  # 10 classes x 5 pairs
+    stage2 = checkpoint.build_trainer(str(tmp_path / "out" / "stage2"))
+    stage1 = checkpoint.build_trainer(str(tmp_path / "out" / "stage1"))
+    for key, value in stage1.networks["G1"].state_dict().items():  # stage II's run kept stage I as it was
+        np.testing.assert_array_equal(stage2.networks["G1"].state_dict()[key], value)

@@ -76,6 +76,11 @@ class Trainer(Sampler, Verdicts):
         conditioning.check(config, cls)
 
     @classmethod
+    def check_new_run(cls, config):
+        """Raise MiniganError when a new run of ``config`` cannot start (inputs that only a new run reads,
+        such as StackGAN's --stage1 run; a restored run has them in its checkpoint)."""
+
+    @classmethod
     def check_data(cls, image_shape, num_classes):
         """Raise MiniganError when this model cannot train on such images or labels."""
 

@@ -108,10 +108,15 @@ class StackGANTrainer(ClassConditioning, Trainer):
         if losses.get_loss(config.loss).pairwise or config.loss.startswith("relativistic"):
             raise MiniganError(f"--loss {config.loss} compares real and fake logits in pairs, and stackgan's D "
                                "also judges mismatched pairs; use a loss of separate terms (e.g. non-saturating).")
+        if config.stage == "2" and config.stage1 is None:
+            raise MiniganError("--stage 2 trains stage II on a trained stage I; name its run with --stage1 RUN.")
+        if config.stage != "2" and config.stage1 is not None:
+            raise MiniganError(f"--stage1 gives --stage 2 its stage I; drop it for --stage {config.stage}.")
+
+    @classmethod
+    def check_new_run(cls, config):
         if config.stage == "2":
             check_stage1_run(config)
-        elif config.stage1 is not None:
-            raise MiniganError(f"--stage1 gives --stage 2 its stage I; drop it for --stage {config.stage}.")
 
     @classmethod
     def check_data(cls, image_shape, num_classes):
@@ -150,7 +155,8 @@ class StackGANTrainer(ClassConditioning, Trainer):
         G2 = nets.StageIIGenerator(K, self.c_dim, s1, s, c, self.g_width, self.res_blocks, rng=rng)
         self.add_network("G2", nn.init.dcgan_(G2, rng), "G")
         self.add_network("D2", self.build_discriminator(s, rng), "D")
-        if self.config.stage == "2" and self.config.stage1 and os.path.exists(self.config.stage1):
+        if self.config.stage == "2" and os.path.exists(self.config.stage1):
+            self.config.stage1 = os.path.abspath(self.config.stage1)  # the run records where its stage I came from
             self.load_stage1()
 
     def build_discriminator(self, size, rng):
@@ -163,7 +169,8 @@ class StackGANTrainer(ClassConditioning, Trainer):
         return nn.init.dcgan_(D, rng)
 
     def load_stage1(self):
-        """Copy the --stage1 run's G1 into this run's (a resumed run's own checkpoint overwrites it)."""
+        """Copy the --stage1 run's G1 into this run's. A rebuilt run (sample, eval, resume) reads its own
+        checkpoint afterwards, which holds that G1 too: it needs the stage-I run no more."""
         from minigan.gan import checkpoint
 
         state = checkpoint.load(checkpoint.find(self.config.stage1)).group("net/G1")

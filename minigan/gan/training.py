@@ -111,6 +111,7 @@ def train(config, echo=print, on_epoch_end=(), comm=distributed.SINGLE):
     config = dataclasses.replace(config, dataset=canonical_dataset(config.dataset))
     cls = get_trainer_class(config.model)
     cls.check_config(config)
+    cls.check_new_run(config)
     techniques.check(config, cls)
     data_parallel.check(config, cls, comm)
     config.run_dir = config.run_dir or default_path(config)
