@@ -59,6 +59,11 @@ def _dropout(rng):
     return (lambda: F.dropout(x, 0.3, True, np.random.default_rng(7))), [x]  # reseeded each call
 
 
+def _gaussian_noise(rng):
+    x = _t(rng, 4, 5)
+    return (lambda: F.gaussian_noise(x, 0.5, True, np.random.default_rng(7))), [x]  # reseeded each call
+
+
 def _bce_logits(rng):
     x, t = _t(rng, 6, 1), Tensor(rng.uniform(0, 1, (6, 1)))
     return (lambda: F.binary_cross_entropy_with_logits(x, t)), [x, t]
@@ -172,6 +177,8 @@ CASES = {
     "sigmoid": _op(F.sigmoid, (3, 4)),
     "softplus": _op(F.softplus, (3, 4)),
     "dropout (reseeded)": _dropout,
+    "gaussian_noise (reseeded)": _gaussian_noise,
+    "logsumexp": _op(lambda x: F.logsumexp(x, axis=1), (3, 4)),
     "embedding": _layer(lambda: nn.Embedding(5, 3), (4,), integer_input=5),
     "avg_pool2d k2": _op(lambda x: F.avg_pool2d(x, 2), (2, 2, 4, 4)),
     "avg_pool2d k3 s2 p1": _op(lambda x: F.avg_pool2d(x, 3, 2, 1), (1, 2, 5, 5)),
@@ -208,6 +215,9 @@ CASES = {
     "nn.utils.spectral_norm Conv2d (eval)": _layer(lambda: _spectral_normed(nn.Conv2d(2, 3, 3, 2, 1)), (2, 2, 4, 4)),
     "nn.utils.spectral_norm ConvTranspose2d (eval)": _layer(lambda: _spectral_normed(nn.ConvTranspose2d(3, 2, 4, 2, 1)),
                                                             (1, 3, 2, 2)),
+    "nn.utils.weight_norm Linear": _layer(lambda: nn.utils.weight_norm(nn.Linear(4, 3)), (2, 4)),
+    "nn.utils.weight_norm Conv2d": _layer(lambda: nn.utils.weight_norm(nn.Conv2d(2, 3, 3, 2, 1)), (2, 2, 4, 4)),
+    "nn.utils.weight_norm Linear, g fixed": _layer(lambda: nn.utils.weight_norm(nn.Linear(4, 3), train_g=False), (2, 4)),
 }
 
 

@@ -204,6 +204,16 @@ TINY = "--epochs 1 --limit 16 --batch-size 16 --image-size 16 --nz 8"
 CASES = [
     # train
     Case("train ring --model dcgan --out {t}/r", "ring is a set of 2-D points", id="train-points-image-model"),
+    Case("train synthetic --model ssgan --labels 5 --out {t}/r " + TINY, "must be a multiple of the 10 classes",
+         work=True, id="train-ssgan-labels-below-classes"),
+    Case("train synthetic --model ssgan --labels 15 --out {t}/r " + TINY, "must be a multiple of the 10 classes",
+         work=True, id="train-ssgan-labels-not-divisible"),
+    Case("train synthetic --model ssgan --labels 100 --out {t}/r " + TINY, "more than the 16 training images",
+         work=True, id="train-ssgan-labels-above-data"),
+    Case("train synthetic --labels 20 --out {t}/r " + TINY, "--model dcgan's D has none", id="train-labels-no-classifier"),
+    Case("train synthetic --model ssgan --supervised-only --out {t}/r " + TINY, "give their number with --labels",
+         id="train-supervised-only-no-labels"),
+    Case("train synthetic --ema 1 --out {t}/r " + TINY, "a decay in [0, 1)", id="train-ema-decay"),
     Case("train ring --image-size 28 --out {t}/r", "not images: drop --image-size", id="train-points-image-size"),
     Case("train stacked-mnist --channels 1 --out {t}/r", "needs --channels 3", id="train-stacked-one-channel"),
     Case("train synthetic --pack 3 --out {t}/r " + TINY, "--pack 3 must divide --batch-size 16", id="train-pack-batch"),

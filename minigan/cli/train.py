@@ -17,7 +17,8 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began", "stackgan")
 @click.argument("path", required=False, type=click.Path())
 @click.option("--model", default=None, metavar="|".join(TRAIN_MODELS),
               help="Which GAN: gan (Goodfellow 2014, MLPs), dcgan (Radford 2015), cgan (Mirza 2014), lapgan, began "
-                   "(Berthelot 2017, D an autoencoder). Default: dcgan; gan for ring and grid.")
+                   "(Berthelot 2017, D an autoencoder), ssgan (Salimans 2016: D a classifier taught by --labels images). "
+                   "Default: dcgan; gan for ring and grid.")
 @click.option("--arch", type=click.Choice(["mlp", "conv"]), default=None,
               help="cgan only: mlp (the paper's, default) or conv (DCGAN networks, labels as planes).")
 @click.option("--cond", type=click.Choice(["concat", "acgan", "projection"]), default=None,
@@ -106,6 +107,17 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began", "stackgan")
 @click.option("--gamma", type=float, default=0.5, show_default=True,
               help="--model began: the diversity ratio E L(G(z)) / E L(x) that the equilibrium term k_t steers "
                    "to (lower: sharper, less varied).")
+@click.option("--labels", type=int, default=None, metavar="N",
+              help="--model ssgan: N labelled training images, N/10 per class (default 100, the paper's headline; "
+                   "it reports 20, 50, 100 and 200); the rest of the data is used unlabelled.")
+@click.option("--label-seed", type=int, default=0, show_default=True,
+              help="--model ssgan: which images are labelled (recorded in the checkpoint; the paper averages 10).")
+@click.option("--supervised-only", is_flag=True, default=False,
+              help="--model ssgan: train D on the --labels images alone, no GAN (the baseline that shows what the GAN adds).")
+@click.option("--ema", type=float, default=0.0, show_default=True, metavar="DECAY",
+              help="Sample with a moving average of G's weights (e.g. 0.999; Yazici et al. 2019); any model; 0: off.")
+@click.option("--ema-d", type=float, default=0.0, show_default="0; 0.9999 for ssgan", metavar="DECAY",
+              help="Keep a moving average of D's weights (the paper's Polyak averaging): ssgan's test error uses it; 0: off.")
 @click.option("--image-size", type=int, default=None,
               help="Resize images to this side (default: the data's own; 64 for a folder).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
@@ -150,6 +162,7 @@ def train(dataset, path, resume, comm, **options):
       minigan train synthetic --epochs 1 --limit 256       # a smoke test, no files needed
       minigan train ring --unroll 5                        # the unrolled GAN on 8 Gaussians
       minigan train stacked-mnist --pack 2                 # PacGAN2 on 1000 modes
+      minigan train mnist --model ssgan --labels 100       # semi-supervised: D a classifier, 100 labels
       minigan train mnist --resume runs/mnist-dcgan-20250101-120000 --epochs 10
       mpiexec -n 2 minigan train mnist                     # data-parallel, 2 processes
     """
@@ -167,7 +180,11 @@ def train(dataset, path, resume, comm, **options):
         raise MiniganError("`minigan train folder` needs the image folder: minigan train folder PATH.")
     hooks = [ClassCheck(), ModeCheck()]  # each epoch's samples classified / placed: mode collapse shows
     if resume is None:
-        recipe = modes.RECIPES.get(data.ALIASES.get(dataset.lower(), dataset.lower()), {})
+        recipe = dict(modes.RECIPES.get(data.ALIASES.get(dataset.lower(), dataset.lower()), {}))
+        if options["model"] == "ssgan":  # the paper's settings (gan/ssgan.py), unless the command line says otherwise
+            from minigan.gan.ssgan import RECIPE
+
+            recipe.update({k: v for k, v in RECIPE.items() if k != "labels" or not options["supervised_only"]})
         ctx = click.get_current_context()
         for field, value in recipe.items():
             if ctx.get_parameter_source(field) == ParameterSource.DEFAULT:

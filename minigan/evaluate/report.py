@@ -76,7 +76,9 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
         check_probe(opened.dataset)
     images, labels, description = draw(opened, n, seed, device)
     report = compare(images, labels, opened.dataset, None, data_dir, seed, reference, echo)
-    report.update({"target": target, "description": description, "probe": None})
+    report.update({"target": target, "description": description, "probe": None, "classifier": None})
+    if opened.checkpoint is not None:
+        report["classifier"] = classifier_report(opened.checkpoint, data_dir, device)
     if probe:
         from minigan.gan import checkpoint
 
@@ -87,6 +89,28 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
     if json_path and json_path != "-":
         write_json(report, json_path)
     return report
+
+
+def classifier_report(ckpt, data_dir=None, device="cpu"):
+    """D's test errors when the checkpoint's model is a classifier (the semi-supervised GAN), with the
+    averaged weights when it has them; None for any other model.
+
+    Returns:
+        dict: test_errors, test_images, test_accuracy, labels, label_seed, averaged, epoch; or None.
+    """
+    from minigan import data
+    from minigan.gan import checkpoint
+
+    trainer = checkpoint.build_trainer(ckpt, device)
+    if not getattr(trainer, "classifier", False):
+        return None
+    cfg = trainer.config
+    test = data.load_dataset(cfg.dataset, data_dir=data_dir or cfg.data_dir, image_size=cfg.image_size,
+                             split="test", channels=cfg.channels)
+    errors = trainer.test_errors(test.images, test.labels)
+    return {"test_errors": errors, "test_images": len(test), "test_accuracy": 1 - errors / len(test),
+            "labels": cfg.labels, "label_seed": cfg.label_seed, "averaged": bool(cfg.ema_d),
+            "supervised_only": cfg.supervised_only, "epoch": trainer.epoch}
 
 
 def check_not_points(path):
@@ -108,6 +132,13 @@ def format_report(report):
 
         return "\n".join([report["description"], modes.format_report(report)])
     lines = [report.get("description", ""), format_table(report)]
+    c = report.get("classifier")
+    if c:
+        how = "trained on the labelled images alone" if c["supervised_only"] else "semi-supervised"
+        weights = "averaged weights" if c["averaged"] else "its weights"
+        lines.append(f"D as a classifier ({c['labels']} labels, seed {c['label_seed']}, {how}, {weights}, "
+                     f"epoch {c['epoch']}): {c['test_errors']} test errors of {c['test_images']} "
+                     f"({c['test_accuracy']:.2%} accuracy)")
     probe = report.get("probe")
     if probe:
         lines.append(f"linear probe on D's features ({probe['feature_size']} per image), test accuracy:")

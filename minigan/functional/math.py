@@ -283,6 +283,18 @@ def mean(x, axis=None, keepdims=False):
     return mul(sum(x, axis, keepdims), 1.0 / count)
 
 
+def logsumexp(x, axis=-1):
+    """log sum_k exp(x_k) over ``axis`` (that axis dropped), stable for large x: with m = max_k x_k
+    (a constant of the graph; its gradient terms cancel), m + log sum_k exp(x_k - m). Composed of
+    differentiable ops, so it has gradients of every order; d/dx_k = softmax(x)_k."""
+    x = as_tensor(x)
+    xp = backend.get_array_module(x.data)
+    m = xp.max(x.data, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)  # all -inf: log 0 = -inf stays
+    total = log(sum(exp(sub(x, m)), axis=axis))
+    return add(total, xp.squeeze(m, axis=axis))
+
+
 def _swap_last(x):
     """x with its last two axes swapped (a matrix transposed, batched or not)."""
     axes = list(range(x.ndim))

@@ -6,7 +6,7 @@ from minigan import backend, cuda
 from minigan.dispatch import kernels_for
 from minigan.errors import MiniganError
 from minigan.function import Function
-from minigan.tensor import raw
+from minigan.tensor import Tensor, raw
 
 
 class Dropout(Function):
@@ -50,6 +50,34 @@ def dropout(x, p=0.5, training=True, rng=None):
     if rng is None:
         raise ValueError("dropout in training mode needs rng= (a seeded random Generator).")
     return Dropout(p, _uniform(rng, x))(x)
+
+
+def gaussian_noise(x, std, training=True, rng=None):
+    """x + N(0, std^2) noise, elementwise, in training mode only (improved-gan's GaussianNoiseLayer).
+
+    The noise is a constant of the graph: dy/dx = 1, at every order.
+
+    Args:
+        x (Tensor): any shape.
+        std (float): the noise's standard deviation, 0 or more.
+        training (bool): identity when False.
+        rng: a ``numpy.random.Generator`` (for a GPU tensor it gives one key and the normals are
+            drawn on the GPU, as ``dropout``'s uniforms); required in training mode.
+    Returns:
+        Tensor of the same shape.
+    """
+    if std < 0:
+        raise MiniganError(f"Gaussian noise needs a standard deviation of 0 or more, got {std}.")
+    if not training or std == 0:
+        return x
+    if rng is None:
+        raise ValueError("gaussian_noise in training mode needs rng= (a seeded random Generator).")
+    data = raw(x)
+    if backend.is_gpu_array(data) and isinstance(rng, np.random.Generator):
+        rng = cuda.DeviceDraws(rng)
+    noise = backend.to_device(rng.standard_normal(data.shape, dtype=data.dtype), backend.device_of(data))
+    noise *= data.dtype.type(std)
+    return x + Tensor(noise)
 
 
 def _uniform(rng, x):

@@ -25,6 +25,7 @@ MODELS = {
     "lapgan": ("minigan.gan.lapgan", "LAPGANTrainer"),
     "began": ("minigan.gan.began", "BEGANTrainer"),
     "stackgan": ("minigan.gan.stackgan", "StackGANTrainer"),
+    "ssgan": ("minigan.gan.ssgan", "SSGANTrainer"),
 }
 
 

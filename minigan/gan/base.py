@@ -29,7 +29,7 @@ import math
 from minigan import backend, distributed, optim
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.gan import conditioning, data_parallel, diagnostics, losses, penalties, techniques, unrolled
+from minigan.gan import averaging, conditioning, data_parallel, diagnostics, losses, penalties, techniques, unrolled
 from minigan.gan.config import DEFAULT_EPOCHS, RNG_NAMES, TrainConfig, make_generators, seed_dropout
 from minigan.gan.sampler import SAMPLE_CHUNK, Sampler
 from minigan.gan.verdicts import Verdicts
@@ -184,6 +184,7 @@ class Trainer(Sampler, Verdicts):
                                                                                    cfg.historical_averaging)
         if cfg.replay:
             states["replay"] = techniques.ReplayBuffer(cfg.replay, self.rngs["replay"], cfg.device)
+        states.update(averaging.make_averages(self))  # --ema, --ema-d
         return states
 
     def penalties(self, net):
@@ -236,6 +237,7 @@ class Trainer(Sampler, Verdicts):
         data_parallel.average_gradients(self.comm, self.networks[net])  # one process: nothing to do
         norms = diagnostics.device_grad_norms(self.networks[net], net)
         self.optimizers[net].step()
+        averaging.update(self, net)  # --ema / --ema-d: the moving average of the weights follows
         return {**{k: v.data for k, v in terms.items()}, **norms}
 
     def d_step(self, real, cond, fake, fake_cond, d="D"):
@@ -289,6 +291,15 @@ class Trainer(Sampler, Verdicts):
         return {"loss_G": loss.data, "D_G_z2": self.mean_output(fake_logits.data), **extra}
 
     # -- bookkeeping ------------------------------------------------------------------------
+    def attach_data(self, dataset):
+        """Called once the training data is loaded (after a resume's restore): a model that needs the
+        data itself (the semi-supervised GAN: its labelled images, D's data-dependent init) takes it here."""
+
+    def epoch_hooks(self):
+        """The model's own epoch-end hooks (``training`` module docstring), run before the checkpoint is
+        written so what they keep in ``states`` is saved with the epoch; none for most models."""
+        return ()
+
     def extra_curves(self):
         """{picture name: {series: values}} plotted beside loss.png at each epoch's end (BEGAN: its
         convergence measure); none for most models."""

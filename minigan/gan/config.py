@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minigan.nn.container import Dropout
+from minigan.nn.container import RandomLayer
 
 DEFAULT_EPOCHS = 5
-RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay", "penalty")  # append only: spawn order seeds them
+RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay", "penalty", "labelled",
+             "unlabelled")  # append only: spawn order seeds them
 
 
 @dataclass
@@ -20,7 +21,7 @@ class TrainConfig:
 
     Attributes:
         dataset (str): mnist, fashion-mnist, folder, synthetic, ring, grid or stacked-mnist.
-        model (str or None): gan, dcgan, cgan, lapgan or began; None: the dataset's own
+        model (str or None): gan, dcgan, cgan, lapgan, began or ssgan; None: the dataset's own
             (``default_model``: gan for the 2-D point sets, dcgan for images).
         arch (str or None): cgan only: "mlp" (the paper's, default) or "conv".
         cond (str or None): how a class label enters D of a conditional model (cgan, stackgan):
@@ -85,6 +86,11 @@ class TrainConfig:
         pack (int): M > 1: D judges M samples at once, concatenated along channels (PacGAN, Lin
             et al. 2018); the batch size must be a multiple of M; 1: off.
         gamma (float): BEGAN's diversity ratio gamma = E L(G(z)) / E L(x) that k_t steers toward.
+        labels (int or None): ssgan: N labelled training images, N / K of each class; None: no labels used.
+        label_seed (int): ssgan: picks which N images are labelled.
+        supervised_only (bool): ssgan: D trained on the labelled images alone (the baseline), no G.
+        ema (float): decay of the moving average of G's weights that samples use (gan/averaging.py); 0: off.
+        ema_d (float): the same for D (the semi-supervised D is tested with it; the paper's 0.9999); 0: off.
     """
 
     dataset: str = "mnist"
@@ -135,6 +141,11 @@ class TrainConfig:
     unroll: int = 0
     pack: int = 1
     gamma: float = 0.5
+    labels: int | None = None
+    label_seed: int = 0
+    supervised_only: bool = False
+    ema: float = 0.0
+    ema_d: float = 0.0
 
     def __post_init__(self):
         if self.model is None:
@@ -164,11 +175,11 @@ def make_generators(seed):
 
 
 def seed_dropout(networks, rngs):
-    """Give each Dropout layer of ``networks`` (name -> Module) its own Generator, seeded from
+    """Give each Dropout and GaussianNoise layer of ``networks`` (name -> Module) its own Generator, seeded from
     rngs["dropout"] and added to ``rngs`` (so saved with the others): a resumed run drops the same units."""
     for net_name, net in networks.items():
         for path, m in net.named_modules():
-            if isinstance(m, Dropout):
+            if isinstance(m, RandomLayer):
                 seed = int(rngs["dropout"].integers(2**63))
                 m.reseed(seed)  # the layer's one Generator serves the GPU too (nn.Dropout)
                 m._rngs["cpu"] = rngs[f"dropout:{net_name}.{path}"] = np.random.default_rng(seed)

@@ -11,7 +11,7 @@ import numpy as np
 
 from minigan import backend, cuda
 from minigan.function import no_grad
-from minigan.gan import techniques
+from minigan.gan import averaging, techniques
 from minigan.tensor import Tensor
 
 SAMPLE_CHUNK = 512  # images generated at once by ``sample``: bounds memory for large n
@@ -70,7 +70,8 @@ class Sampler:
         return None if array is None else backend.to_device(array, self.config.device)
 
     def sample(self, n=None, z=None, labels=None, rng=None):
-        """Images from G in eval mode (batch norm uses its running statistics).
+        """Images from G in eval mode (batch norm uses its running statistics), with G's averaged weights
+        when --ema is on.
 
         Args:
             n (int): how many (ignored when z is given).
@@ -88,7 +89,7 @@ class Sampler:
         G, chunks = self.networks["G"], []
         G.eval()
         try:
-            with no_grad():
+            with no_grad(), averaging.swapped_in(self, "G"):
                 for i in range(0, len(z), SAMPLE_CHUNK):
                     y = None if labels is None else self.to_device(np.asarray(labels[i:i + SAMPLE_CHUNK]))
                     x = self.generate(Tensor(self.to_device(z[i:i + SAMPLE_CHUNK])), y)

@@ -21,7 +21,8 @@ import numpy as np
 
 from minigan import backend, data, distributed, images
 from minigan.errors import MiniganError
-from minigan.gan import checkpoint, data_parallel, diagnostics, get_trainer_class, losses, penalties, techniques
+from minigan.gan import (averaging, checkpoint, data_parallel, diagnostics, get_trainer_class, losses, penalties,
+                        techniques)
 from minigan.gan.sampler import SCATTER_POINTS
 from minigan.gan.monitor import GracefulInterrupt, Monitor
 from minigan.gan.progress import ProgressBar, format_duration
@@ -82,9 +83,24 @@ def check_settings(config):
             raise MiniganError(f"{option_name(field)} must be positive, not {getattr(config, field)}.")
     if config.seed < 0:
         raise MiniganError(f"--seed must be 0 or more, not {config.seed}.")
+    averaging.check(config)
+    check_labels(config)
     if config.label_smoothing and loss.d_loss is not losses.bce_d_loss:
         raise MiniganError(f"--label-smoothing works with the BCE losses (--loss non-saturating or minimax), "
                            f"not --loss {config.loss}.")
+
+
+def check_labels(config):
+    """Raise MiniganError when --labels / --supervised-only ask for a classifier the model does not have."""
+    classifier = getattr(get_trainer_class(config.model), "classifier", False)
+    if config.labels is not None and not classifier:
+        raise MiniganError(f"--labels trains a classifier, and --model {config.model}'s D has none; use --model ssgan.")
+    if config.supervised_only and config.labels is None:
+        raise MiniganError("--supervised-only trains D on the labelled images alone; give their number with --labels N.")
+    if config.supervised_only and not classifier:
+        raise MiniganError(f"--supervised-only is the baseline of --model ssgan, not of --model {config.model}.")
+    if config.labels is not None and config.labels <= 0:
+        raise MiniganError(f"--labels must be positive, not {config.labels}.")
 
 
 def load_data(config):
@@ -118,6 +134,7 @@ def train(config, echo=print, on_epoch_end=(), comm=distributed.SINGLE):
     check_fresh(config.run_dir)  # before the (slow) data loading
     dataset = load_data(config)
     trainer = cls(config, dataset.image_shape, dataset.num_classes)
+    trainer.attach_data(dataset)
     data_parallel.attach(trainer, comm)
     run = data_parallel.run_folder_class(comm).create(config.run_dir)
     run.write_config(config)
@@ -179,6 +196,7 @@ def resume(path, echo=print, on_epoch_end=(), comm=distributed.SINGLE, **overrid
     dataset = load_data(config)
     trainer = get_trainer_class(config.model)(config, dataset.image_shape, dataset.num_classes)
     checkpoint.restore(trainer, ckpt)
+    trainer.attach_data(dataset)
     data_parallel.attach(trainer, comm)
     run_folder = data_parallel.run_folder_class(comm)
     if new_folder and os.path.abspath(new_folder) != os.path.abspath(own_folder):
@@ -293,10 +311,13 @@ def end_epoch(trainer, batches, run, monitor, echo, seconds, on_epoch_end=()):
         images.save_loss_curve(curves, run.file("loss.png"), title=f"{trainer.name} losses per step")
         for name, curve in trainer.extra_curves().items():  # e.g. BEGAN's convergence measure
             images.save_loss_curve(curve, run.file(f"{name}.png"), title=f"{trainer.name}: {name} per step")
+    own = measure(trainer.epoch_hooks(), trainer, run, e)  # before the checkpoint: what they keep is saved
     save_checkpoint(trainer, batches, run, monitor, epoch_end=True)
     written.append(f"{checkpoint.FOLDER}/{checkpoint.epoch_name(e)}")
     echo(f"epoch {e}/{cfg.epochs} done in {format_duration(seconds)}: wrote {', '.join(written)}")
-    summary = run_hooks(on_epoch_end, trainer, run, e)
+    if own:  # e.g. the semi-supervised D's test errors
+        echo(f"epoch {e}: " + ", ".join(f"{k.replace('_', ' ')} {v[-1]:.4g}" for k, v in own.items()))
+    summary = run_hooks(on_epoch_end, trainer, run, e, own)
     for warning in diagnostics.diagnose({**trainer.history, **summary}, trainer.num_classes or 10,
                                        scores=trainer.loss.scores):
         echo(f"warning: {warning}")
@@ -319,12 +340,19 @@ def save_samples(trainer, run, epoch):
     return [name]
 
 
-def run_hooks(hooks, trainer, run, epoch):
-    """Call each epoch-end hook; returns their {name: [values]} merged, after writing the last value
-    of each to metrics.jsonl as one row with the epoch (no row when the hooks measured nothing)."""
+def measure(hooks, trainer, run, epoch):
+    """Call each epoch-end hook; their {name: [values]} merged."""
     summary = {}
     for hook in hooks:
         summary.update(hook(trainer, run, epoch) or {})
+    return summary
+
+
+def run_hooks(hooks, trainer, run, epoch, measured=None):
+    """Call each epoch-end hook; returns their {name: [values]} merged with ``measured`` (what the model's
+    own hooks found), after writing the last value of each to metrics.jsonl as one row with the epoch
+    (no row when nothing was measured)."""
+    summary = {**(measured or {}), **measure(hooks, trainer, run, epoch)}
     last = {name: values[-1] for name, values in summary.items() if len(values)}
     row = {name: v.item() if hasattr(v, "item") else v for name, v in last.items()}  # numpy scalars as numbers
     if row:

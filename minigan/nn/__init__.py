@@ -2,7 +2,7 @@
 
 from minigan.nn import init, utils
 from minigan.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
-from minigan.nn.container import Dropout, Flatten, Sequential, Unflatten, Upsample
+from minigan.nn.container import Dropout, Flatten, GaussianNoise, Sequential, Unflatten, Upsample
 from minigan.nn.conv import Conv2d, ConvTranspose2d
 from minigan.nn.gan_layers import (
     MinibatchDiscrimination,
@@ -18,7 +18,7 @@ from minigan.nn.sync_batch_norm import SyncBatchNorm
 
 __all__ = [
     "BatchNorm", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding",
-    "Flatten", "InstanceNorm2d", "LayerNorm", "LeakyReLU", "Linear", "MinibatchDiscrimination",
+    "Flatten", "GaussianNoise", "InstanceNorm2d", "LayerNorm", "LeakyReLU", "Linear", "MinibatchDiscrimination",
     "MixtureLatent", "Module", "Parameter", "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "SyncBatchNorm", "Tanh",
     "Unflatten", "Upsample", "VirtualBatchNorm", "init", "replace_batch_norm", "replace_modules", "utils",
 ]

@@ -127,20 +127,18 @@ class Upsample(Module):
         return f"scale_factor={self.scale_factor}"
 
 
-class Dropout(Module):
-    """Zero elements with probability p in training mode (scaled by 1/(1-p)); identity in eval.
+class RandomLayer(Module):
+    """A layer that draws random numbers in training mode (Dropout, GaussianNoise).
 
     The layer owns one host random Generator, seeded by ``seed``; ``reseed(seed)`` resets it. It
-    serves both devices: on the GPU it gives one key per call and the uniforms are drawn there
+    serves both devices: on the GPU it gives one key per call and the numbers are drawn there
     (Note [device draws] in kernels/random.cu), so saving this Generator saves the layer's whole
-    random state on either device (a resumed GPU run drops the same units).
+    random state on either device (a resumed GPU run draws the same). ``gan.config.seed_dropout``
+    seeds every RandomLayer of a run from the run's seed.
     """
 
-    def __init__(self, p=0.5, seed=0):
+    def __init__(self, seed=0):
         super().__init__()
-        if not 0 <= p < 1:
-            raise MiniganError(f"Dropout probability must be in [0, 1), got {p}.")
-        self.p = p
         self.reseed(seed)
 
     def reseed(self, seed):
@@ -152,6 +150,33 @@ class Dropout(Module):
         if "cpu" not in self._rngs:
             self._rngs["cpu"] = np.random.default_rng(self.seed)
         return self._rngs["cpu"]
+
+
+class GaussianNoise(RandomLayer):
+    """x + N(0, std^2) in training mode, identity in eval (improved-gan's GaussianNoiseLayer: the
+    semi-supervised GAN's D has it on its input and after every hidden layer)."""
+
+    def __init__(self, std, seed=0):
+        super().__init__(seed)
+        if std < 0:
+            raise MiniganError(f"GaussianNoise std must be 0 or more, got {std}.")
+        self.std = std
+
+    def forward(self, x):
+        return F.gaussian_noise(x, self.std, self.training, self._rng() if self.training else None)
+
+    def extra_repr(self):
+        return f"std={self.std}"
+
+
+class Dropout(RandomLayer):
+    """Zero elements with probability p in training mode (scaled by 1/(1-p)); identity in eval."""
+
+    def __init__(self, p=0.5, seed=0):
+        super().__init__(seed)
+        if not 0 <= p < 1:
+            raise MiniganError(f"Dropout probability must be in [0, 1), got {p}.")
+        self.p = p
 
     def forward(self, x):
         if not self.training or self.p == 0:
