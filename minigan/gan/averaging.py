@@ -88,6 +88,17 @@ def swapped_in(trainer, role):
         yield
 
 
+@contextlib.contextmanager
+def without_averages(trainer, role):
+    """Inside the block, the networks of ``role`` are evaluated with their weights as trained."""
+    names = [n for n in trainer.networks if trainer._roles[n] == role and f"ema:{n}" in trainer.states]
+    held = {n: trainer.states.pop(f"ema:{n}") for n in names}
+    try:
+        yield
+    finally:
+        trainer.states.update({f"ema:{n}": a for n, a in held.items()})
+
+
 def update(trainer, net):
     """After network ``net``'s optimizer step: fold its weights into its average, if it has one."""
     average = trainer.states.get(f"ema:{net}")

@@ -58,6 +58,7 @@ from minigan import backend, distributed, nn
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.function import no_grad
+from minigan.gan import averaging
 from minigan.gan.base import SAMPLE_CHUNK, Trainer
 from minigan.images import save_rows, to_numpy
 from minigan.tensor import Tensor
@@ -338,7 +339,7 @@ class LAPGANTrainer(Trainer):
         rng = rng or self.rngs["sample"]
         z = self.draw_noise(n, rng) if z is None else np.asarray(z, dtype=np.float32)
         chunks = []
-        with self.generators_in_eval(), no_grad():
+        with self.generators_in_eval(), no_grad(), averaging.swapped_in(self, "G"):  # --ema: G's average
             for i in range(0, len(z), SAMPLE_CHUNK):
                 images, bands = self.generate_pyramid(Tensor(self.to_device(z[i:i + SAMPLE_CHUNK])))
                 chunks.append([backend.to_cpu(t.data) for t in images + bands])

@@ -334,13 +334,17 @@ class TestErrorHook:
             self.test = data.load_dataset(cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size,
                                           split="test", channels=cfg.channels)
         errors = trainer.test_errors(self.test.images, self.test.labels)
+        measured = {"test_errors": [errors], "test_accuracy": [1 - errors / len(self.test)]}
+        if cfg.ema_d:  # what the average adds: the same test with the weights as trained
+            with averaging.without_averages(trainer, "D"):
+                measured["test_errors_unaveraged"] = [trainer.test_errors(self.test.images, self.test.labels)]
         curve = trainer.states["test_errors"]
         curve.epochs.append(epoch)
         curve.errors.append(errors)
         name = "averaged D" if cfg.ema_d else "D"
         images.save_loss_curve({f"test errors of {len(self.test)} ({name})": curve.errors}, run.file("test_error.png"),
                                title=f"ssgan, {cfg.labels} labels: test errors per epoch")
-        return {"test_errors": [errors], "test_accuracy": [1 - errors / len(self.test)]}
+        return measured
 
 
 def _error_rate(logits, labels):

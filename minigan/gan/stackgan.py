@@ -37,7 +37,7 @@ from minigan import backend, distributed, nn
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.function import no_grad
-from minigan.gan import conditioning, losses
+from minigan.gan import averaging, conditioning, losses
 from minigan.gan import stackgan_networks as nets
 from minigan.gan.base import SAMPLE_CHUNK, Trainer
 from minigan.gan.conditioning import ClassConditioning
@@ -293,7 +293,7 @@ class StackGANTrainer(ClassConditioning, Trainer):
         z = self.draw_noise(n, rng) if z is None else np.asarray(z, dtype=np.float32)
         labels = self.draw_labels(len(z), rng) if labels is None else np.asarray(labels)
         chunks = []
-        with self.in_eval([f"G{s}" for s in self.stages]), no_grad():
+        with self.in_eval([f"G{s}" for s in self.stages]), no_grad(), averaging.swapped_in(self, "G"):
             for i in range(0, len(z), SAMPLE_CHUNK):
                 xs = self.generate_stages(self.to_device(z[i:i + SAMPLE_CHUNK]), self.to_device(labels[i:i + SAMPLE_CHUNK]))
                 chunks.append([backend.to_cpu(x.data) for x in xs])
