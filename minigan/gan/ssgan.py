@@ -24,9 +24,10 @@ Networks (permutation-invariant MNIST: an image is 784 numbers, D knows nothing 
 
 as the code has them: D's weights start N(0, 0.1) and are set by the data-dependent init
 (nn.utils.data_dependent_init) on 500 training images; D's hidden scales g stay where that init put
-them (only the last layer trains its g); G's batch norms have no scale in the code (here they keep
-minigan's, which starts at 1). minigan's images live in [-1, 1]: G's sigmoid output is mapped there,
-and D maps its input back to [0, 1] first, so the noise levels mean what they mean in the paper.
+them (only the last layer trains its g); G's batch norms have no scale (minigan's BatchNorm1d keeps
+its scale at 1: the optimizer never sees it) and G's output layer starts with g = 1. minigan's images
+live in [-1, 1]: G's sigmoid output is mapped there, and D maps its input back to [0, 1] first, so the
+noise levels mean what they mean in the paper. Adam: Note [Adam's epsilon] below.
 
 Labels: ``--labels N`` picks N/K images of each class (``select_labelled``, seeded by --label-seed and
 recorded in checkpoints); labelled batches of --batch-size cycle through shuffles of those N, the
@@ -37,7 +38,7 @@ average of D's weights (--ema-d, the paper's Polyak averaging with decay 0.9999)
 
 import numpy as np
 
-from minigan import backend, data, images, nn
+from minigan import backend, data, images, nn, optim
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.function import no_grad
@@ -45,6 +46,16 @@ from minigan.gan import averaging, techniques
 from minigan.gan.base import Trainer
 from minigan.gan.networks import Discriminator
 from minigan.tensor import Tensor
+
+# Note [Adam's epsilon]
+# The code's Adam (nn.adam_updates) divides by sqrt(v_hat + 1e-8), PyTorch's (minigan's) by
+# sqrt(v_hat) + eps. They agree where gradients are large; where a parameter's gradient RMS is below
+# 1e-4 the code's takes steps proportional to the gradient, PyTorch's with eps 1e-8 full-size steps of
+# ~lr whatever the gradient. With eps 1e-8 G collapsed in the first measured runs (seed 0: at epoch 8
+# loss_G went from ~1 to ~90 and every sample became one noisy pattern; seed 1 was on its way), so
+# the semi-supervised GAN uses eps = 1e-4, the PyTorch form closest to the code's (within a factor
+# sqrt(2) of its denominator everywhere).
+ADAM_EPS = 1e-4
 
 G_HIDDEN = (500, 500)
 D_HIDDEN = (1000, 500, 250, 250, 250)
@@ -86,6 +97,7 @@ def generator(nz, image_shape, rng):
         width = size
     out = nn.utils.weight_norm(nn.Linear(width, int(np.prod(image_shape)), rng=rng))
     out.module.bias.data[...] = 0
+    out.module.weight_g.data[...] = 1  # improved-gan's l2normalize: W_scale starts at 1
     return nn.Sequential(*layers, out, nn.Sigmoid(), Affine(2.0, -1.0), nn.Unflatten(1, image_shape))
 
 
@@ -228,6 +240,13 @@ class SSGANTrainer(Trainer):
                                f"{self.num_classes}): the labelled images are balanced over the classes.")
         self.add_network("G", generator(self.nz, self.image_shape, rng), "G")
         self.add_network("D", discriminator(self.image_shape, self.num_classes, rng), "D")
+
+    def make_optimizer(self, net, role):
+        """Adam with eps 1e-4 (Note [Adam's epsilon]) on ``net``'s parameters, less G's batch-norm scales
+        (the code's G has none: they stay 1)."""
+        fixed = {id(m.weight) for m in net.modules() if isinstance(m, nn.BatchNorm)} if role == "G" else set()
+        params = [p for p in net.parameters() if id(p) not in fixed]
+        return optim.Adam(params, lr=self.lr_for(role), betas=(self.config.beta1, self.config.beta2), eps=ADAM_EPS)
 
     def make_states(self):
         states = super().make_states()
