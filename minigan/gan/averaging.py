@@ -24,7 +24,20 @@ from minigan import backend
 from minigan.errors import MiniganError
 
 
-class ExponentialAverage:
+class SavedAverages:
+    """Checkpointing of per-parameter averages: ``averages`` (one array per parameter, on its device)
+    and ``count``. Shared by this module's moving average and techniques.HistoricalAverage."""
+
+    def state_dict(self):
+        return {"count": np.asarray(self.count), **{f"average.{i}": a for i, a in enumerate(self.averages)}}
+
+    def load_state_dict(self, state):
+        self.count = int(state["count"])
+        for i, avg in enumerate(self.averages):
+            avg[...] = backend.to_device(backend.to_cpu(state[f"average.{i}"]), backend.device_of(avg))
+
+
+class ExponentialAverage(SavedAverages):
     """The moving average of ``params`` (see the module docstring).
 
     Args:
@@ -56,14 +69,6 @@ class ExponentialAverage:
         finally:
             for p, value in zip(self.params, saved):
                 p.data = value
-
-    def state_dict(self):
-        return {"count": np.asarray(self.count), **{f"average.{i}": a for i, a in enumerate(self.averages)}}
-
-    def load_state_dict(self, state):
-        self.count = int(state["count"])
-        for i, avg in enumerate(self.averages):
-            avg[...] = backend.to_device(backend.to_cpu(state[f"average.{i}"]), backend.device_of(avg))
 
 
 def make_averages(trainer):

@@ -25,7 +25,7 @@ import numpy as np
 from minigan import backend, nn
 from minigan import functional as F
 from minigan.errors import MiniganError
-from minigan.gan import losses, penalties
+from minigan.gan import averaging, losses, penalties
 from minigan.tensor import Tensor
 
 MBD_KERNEL_DIM = 5  # C of minibatch discrimination: each of the B kernels is a C-vector (the paper's 5)
@@ -164,7 +164,7 @@ def feature_matching_loss(real_features, fake_features):
     return F.mean(diff * diff)
 
 
-class HistoricalAverage:
+class HistoricalAverage(averaging.SavedAverages):
     """Historical averaging (Salimans et al. 2016, 3.3): the penalty
 
         L ||theta - (1/t) sum_{i=1..t} theta[i]||^2
@@ -195,14 +195,6 @@ class HistoricalAverage:
             term = F.sum(diff * diff)
             total = term if total is None else total + term
         return self.weight * total
-
-    def state_dict(self):
-        return {"count": np.asarray(self.count), **{f"average.{i}": a for i, a in enumerate(self.averages)}}
-
-    def load_state_dict(self, state):
-        self.count = int(state["count"])
-        for i, avg in enumerate(self.averages):
-            avg[...] = backend.to_device(backend.to_cpu(state[f"average.{i}"]), backend.device_of(avg))
 
 
 class ReplayBuffer:
