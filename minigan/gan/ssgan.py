@@ -24,10 +24,12 @@ Networks (permutation-invariant MNIST: an image is 784 numbers, D knows nothing 
 
 as the code has them: D's weights start N(0, 0.1) and are set by the data-dependent init
 (nn.utils.data_dependent_init) on 500 training images; D's hidden scales g stay where that init put
-them (only the last layer trains its g); G's batch norms have no scale (minigan's BatchNorm1d keeps
-its scale at 1: the optimizer never sees it) and G's output layer starts with g = 1. minigan's images
+them (only the last layer trains its g). Two departures, both measured (docs/semi-supervised.md): G's
+batch norms keep their trained scale (the code's have none) and G's output layer starts with g = ||w||
+of PyTorch's init (the code's at 1) -- with the code's G, D won from the first epochs and the test
+error fell about half as fast per epoch; and Adam's epsilon (Note [Adam's epsilon]). minigan's images
 live in [-1, 1]: G's sigmoid output is mapped there, and D maps its input back to [0, 1] first, so the
-noise levels mean what they mean in the paper. Adam: Note [Adam's epsilon] below.
+noise levels mean what they mean in the paper.
 
 Labels: ``--labels N`` picks N/K images of each class (``select_labelled``, seeded by --label-seed and
 recorded in checkpoints); labelled batches of --batch-size cycle through shuffles of those N, the
@@ -38,7 +40,7 @@ average of D's weights (--ema-d, the paper's Polyak averaging with decay 0.9999)
 
 import numpy as np
 
-from minigan import backend, data, images, nn, optim
+from minigan import backend, data, images, nn
 from minigan import functional as F
 from minigan.errors import MiniganError
 from minigan.function import no_grad
@@ -50,11 +52,8 @@ from minigan.tensor import Tensor
 # Note [Adam's epsilon]
 # The code's Adam (nn.adam_updates) divides by sqrt(v_hat + 1e-8), PyTorch's (minigan's) by
 # sqrt(v_hat) + eps. At G's gradient scale here (RMS per weight ~2e-4) the two differ by < 10% with
-# eps = 1e-8, so minigan keeps PyTorch's form and eps. Measured (100 labels, 2 seeds): eps = 1e-4,
-# an attempt at the code's damping of tiny gradients, damps G's steps ~30% more than the code does;
-# D then won from the first epochs (loss_G 3 to 10 instead of ~1) and the test error fell more slowly
-# (epoch 4: 1506-1671 errors against 1182-1190 with 1e-8).
-ADAM_EPS = 1e-8
+# PyTorch's eps = 1e-8, which minigan keeps; an eps of 1e-4 (tried, with the code's scale-free G)
+# would damp G's steps ~30% more than the code does.
 
 G_HIDDEN = (500, 500)
 D_HIDDEN = (1000, 500, 250, 250, 250)
@@ -96,7 +95,6 @@ def generator(nz, image_shape, rng):
         width = size
     out = nn.utils.weight_norm(nn.Linear(width, int(np.prod(image_shape)), rng=rng))
     out.module.bias.data[...] = 0
-    out.module.weight_g.data[...] = 1  # improved-gan's l2normalize: W_scale starts at 1
     return nn.Sequential(*layers, out, nn.Sigmoid(), Affine(2.0, -1.0), nn.Unflatten(1, image_shape))
 
 
@@ -239,13 +237,6 @@ class SSGANTrainer(Trainer):
                                f"{self.num_classes}): the labelled images are balanced over the classes.")
         self.add_network("G", generator(self.nz, self.image_shape, rng), "G")
         self.add_network("D", discriminator(self.image_shape, self.num_classes, rng), "D")
-
-    def make_optimizer(self, net, role):
-        """Adam (Note [Adam's epsilon]) on ``net``'s parameters, less G's batch-norm scales (the code's G
-        has none: they stay 1)."""
-        fixed = {id(m.weight) for m in net.modules() if isinstance(m, nn.BatchNorm)} if role == "G" else set()
-        params = [p for p in net.parameters() if id(p) not in fixed]
-        return optim.Adam(params, lr=self.lr_for(role), betas=(self.config.beta1, self.config.beta2), eps=ADAM_EPS)
 
     def make_states(self):
         states = super().make_states()
