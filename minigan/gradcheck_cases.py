@@ -176,6 +176,7 @@ CASES = {
     "tanh": _op(F.tanh, (3, 4)),
     "sigmoid": _op(F.sigmoid, (3, 4)),
     "softplus": _op(F.softplus, (3, 4)),
+    "nn.Softplus": _layer(nn.Softplus, (3, 4)),
     "dropout (reseeded)": _dropout,
     "gaussian_noise (reseeded)": _gaussian_noise,
     "logsumexp": _op(lambda x: F.logsumexp(x, axis=1), (3, 4)),

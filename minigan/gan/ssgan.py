@@ -47,6 +47,7 @@ from minigan.function import no_grad
 from minigan.gan import averaging, techniques
 from minigan.gan.base import Trainer
 from minigan.gan.networks import Discriminator
+from minigan.gan.verdicts import _mean_sigmoid
 from minigan.tensor import Tensor
 
 # Note [Adam's epsilon]
@@ -82,16 +83,11 @@ class Affine(nn.Module):
         return f"scale={self.scale}, shift={self.shift}"
 
 
-class Softplus(nn.Module):
-    def forward(self, x):
-        return F.softplus(x)
-
-
 def generator(nz, image_shape, rng):
     """G of the module docstring: uniform noise (n, nz) -> images (n, c, h, w) in [-1, 1]."""
     layers, width = [], nz
     for size in G_HIDDEN:
-        layers += [nn.Linear(width, size, bias=False, rng=rng), nn.BatchNorm1d(size), Softplus()]
+        layers += [nn.Linear(width, size, bias=False, rng=rng), nn.BatchNorm1d(size), nn.Softplus()]
         width = size
     out = nn.utils.weight_norm(nn.Linear(width, int(np.prod(image_shape)), rng=rng))
     out.module.bias.data[...] = 0
@@ -363,8 +359,7 @@ def _error_rate(logits, labels):
 
 
 def _mean_real(logits):
-    """mean D(x) = mean sigmoid(LSE(l)): the probability D gives "real"."""
+    """mean D(x) = mean sigmoid(LSE(l)): the probability D gives "real" (raw arrays, no graph)."""
     xp = backend.get_array_module(logits)
     m = logits.max(axis=1, keepdims=True)
-    lse = (m + xp.log(xp.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
-    return ((xp.tanh(0.5 * lse) + 1) * 0.5).mean()
+    return _mean_sigmoid(m + xp.log(xp.exp(logits - m).sum(axis=1, keepdims=True)))

@@ -1,7 +1,7 @@
 """Floor 5: layers with PyTorch's names and semantics. ``from minigan import nn``."""
 
 from minigan.nn import init, utils
-from minigan.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from minigan.nn.activation import LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from minigan.nn.container import Dropout, Flatten, GaussianNoise, Sequential, Unflatten, Upsample
 from minigan.nn.conv import Conv2d, ConvTranspose2d
 from minigan.nn.gan_layers import (
@@ -19,6 +19,6 @@ from minigan.nn.sync_batch_norm import SyncBatchNorm
 __all__ = [
     "BatchNorm", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding",
     "Flatten", "GaussianNoise", "InstanceNorm2d", "LayerNorm", "LeakyReLU", "Linear", "MinibatchDiscrimination",
-    "MixtureLatent", "Module", "Parameter", "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "SyncBatchNorm", "Tanh",
+    "MixtureLatent", "Module", "Parameter", "ReLU", "ReferenceBatch", "Sequential", "Sigmoid", "Softplus", "SyncBatchNorm", "Tanh",
     "Unflatten", "Upsample", "VirtualBatchNorm", "init", "replace_batch_norm", "replace_modules", "utils",
 ]

@@ -37,3 +37,10 @@ class Sigmoid(Module):
 
     def forward(self, x):
         return F.sigmoid(x)
+
+
+class Softplus(Module):
+    """log(1 + exp(x)), a smooth ReLU (the semi-supervised GAN's G uses it)."""
+
+    def forward(self, x):
+        return F.softplus(x)
