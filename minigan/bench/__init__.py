@@ -8,10 +8,11 @@ in a process of its own.
     step        the minigan side: the training step of the benchmark models, the clock
     peer_torch  the PyTorch side: identical models, identical step, ``copy_weights``
     layers      each layer's forward and backward alone, FLOPs and GFLOP/s
+    roofline    GFLOP/s as a % of the machine's SGEMM peak, the FLOP floor of a step
     memory      peak RSS (and GPU pool bytes) of one side, in a subprocess
-    machine     thread counts and machine facts
+    machine     thread counts (set, read back), machine facts, the SGEMM peak
     report      tables and JSON
-    suite       ``run``, what the command calls
+    suite       ``run``, what the command calls: the comparison once per thread count
     scaling     ``--ranks N``: minigan train's step on N ranks against one process, in processes of their own
 
 ``minigan.bench.peer_torch`` imports torch; nothing else here does until a peer is asked for.

@@ -54,7 +54,9 @@ def gradcheck(names, order, seed):
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps first.")
 @click.option("--against", type=click.Choice(["none", "torch"]), default="none", show_default=True,
               help="Also time the identical PyTorch model in the same run, alternating, and print the ratio.")
-@click.option("--threads", type=int, default=0, help="CPU threads for both sides (0: leave as is).")
+@click.option("--threads", type=int, multiple=True,
+              help="CPU threads for both sides (0: each library's default). Repeatable: the comparison runs "
+                   "once per count, in turn, and closes with a table of them.")
 @click.option("--per-layer/--no-per-layer", default=True, show_default=True,
               help="Time each layer's forward and backward.")
 @click.option("--tf32/--no-tf32", default=False, show_default=True,
@@ -82,10 +84,18 @@ def bench(models, batch, steps, warmup, against, threads, per_layer, tf32, memor
     (below 1.0 means minigan is faster). Peak memory is measured with each side
     in a process of its own.
 
+    The roofline view: the machine's SGEMM peak is measured first (a 2048^3
+    float32 matmul, in the same threads), each side's and each layer's GFLOP/s
+    is given as a % of it, and the FLOP floor (the step's GEMM work at the
+    peak) is printed beside the measured ms/step. With --threads given more
+    than once, everything is run once per count and a closing table compares
+    the counts.
+
     \b
     Examples:
       minigan bench
       minigan bench --against torch --threads 2
+      minigan bench --against torch --threads 2 --threads 1 --no-memory   (one row per count)
       minigan bench --model dcgan64 --against torch --threads 2 --steps 3
       minigan bench --against torch --threads 1 --clock cpu     (a busy machine)
       minigan bench --device gpu --against torch --tf32 --json gpu.json
@@ -96,9 +106,12 @@ def bench(models, batch, steps, warmup, against, threads, per_layer, tf32, memor
 
         if against != "none" or device != "cpu" or len(models) > 1:
             raise MiniganError("--ranks times minigan on the CPU, one --model at a time; drop --against and --device.")
-        scaling.run(ranks, threads, (models or ("dcgan28",))[0], batch, steps, warmup, rounds, click.echo, json_path)
+        if len(threads) > 1:
+            raise MiniganError("--ranks takes one --threads (the threads of the whole machine), not several.")
+        scaling.run(ranks, (threads or (0,))[0], (models or ("dcgan28",))[0], batch, steps, warmup, rounds, click.echo,
+                    json_path)
         return
     from minigan import bench as bench_module
 
-    bench_module.run(models or ("dcgan28",), batch, steps, warmup, against, threads, per_layer, tf32, device,
-                     memory, json_path, click.echo, clock)
+    bench_module.run(models or ("dcgan28",), batch, steps, warmup, against, threads or (0,), per_layer, tf32,
+                     device, memory, json_path, click.echo, clock)
