@@ -17,7 +17,9 @@ class Linear(Function):
 
     def backward(self, gy):
         x, W = self.saved
-        gx = gy @ W if self.needs_input_grad[0] else None  # dy/dx = W
+        gx = None
+        if self.needs_input_grad[0]:  # dy/dx = W; one output (a discriminator's logit): an outer product,
+            gx = gy * W if W.shape[0] == 1 else gy @ W  # the same products: 0.09 ms, not the GEMM's 1.1 (128 x 6272)
         gW = gy.T @ x if self.needs_input_grad[1] else None  # dy/dW = x
         gb = gy.sum(axis=0) if len(self.needs_input_grad) > 2 and self.needs_input_grad[2] else None
         return gx, gW, gb
