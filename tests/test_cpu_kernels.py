@@ -285,3 +285,13 @@ def test_freed_large_arrays_are_reused_without_page_faults():
 
     assert faults() < 500
     assert faults(MINIGAN_MALLOC="system") > 2000  # 4,120 measured: the heap's top is trimmed and mapped again
+
+
+def test_openblas_idle_threads_sleep_at_once_unless_the_user_chose():
+    """Note [OpenBLAS's idle threads]: importing minigan before NumPy sets OPENBLAS_THREAD_TIMEOUT=4."""
+    code = "import os, minigan, numpy; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,  # noqa: E731
+                                     check=True).stdout.strip()
+    assert run(env) == "4"
+    assert run({**env, "OPENBLAS_THREAD_TIMEOUT": "10"}) == "10"
