@@ -231,6 +231,8 @@ CASES = [
          id="train-stage1-other-model"),
     Case("train synthetic --model stackgan --kl-weight -1 --out {t}/r", "--kl-weight must be 0 (off) or more",
          id="train-kl-weight-negative"),
+    Case("train synthetic --model cgan --kl-weight 2 --out {t}/r", "drop it for --model cgan",
+         id="train-kl-weight-other-model"),
     Case("train synthetic --model stackgan --image-size 16 --out {t}/r", "use --image-size 28, 32 or 64",
          id="train-stackgan-size"),
     Case("train synthetic --model dcgan --stage1 {t}/runA --out {t}/r", "drop it for --model dcgan",

@@ -101,6 +101,10 @@ def test_g_pays_the_kl_weighted():
     assert float(trainer.penalties("G1")["kl"].data) == pytest.approx(2 * float(kl))
     assert "kl" not in trainer.penalties("D1")
     assert "kl" not in build(kl_weight=0.0).penalties("G1")
+    default = build()  # no --kl-weight: the paper's lambda = 1
+    with no_grad():
+        default.generate_stages(default.draw_noise(4), default.draw_labels(4))
+    assert float(default.penalties("G1")["kl"].data) == pytest.approx(float(default.networks["G1"].ca.kl.data))
 
 
 def test_a_run_of_both_stages_then_stage_two_on_its_frozen_stage_one(tmp_path):
@@ -142,3 +146,12 @@ def test_stackgan_refuses_what_it_cannot_do():
         build(stage1="somewhere")
     with pytest.raises(MiniganError, match="compares real and fake logits in pairs"):
         build(loss="relativistic-average")
+
+
+def test_a_config_saved_when_every_model_held_the_kl_weight_still_loads():
+    """Older checkpoints stored kl_weight 1.0 for every model; --kl-weight is now refused off StackGAN."""
+    from minigan.gan.config import TrainConfig
+
+    old = {**TrainConfig(model="cgan").to_dict(), "kl_weight": 1.0}
+    assert TrainConfig.from_dict(old).kl_weight is None
+    assert TrainConfig.from_dict({**old, "model": "stackgan"}).kl_weight == 1.0

@@ -25,9 +25,9 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began", "stackgan")
               help="Conditional models (cgan, stackgan): how D gets the label -- concat (as an input, default), "
                    "acgan (Odena 2017: D also classifies, both players add the class loss) or projection "
                    "(Miyato 2018: logit psi(phi(x)) + y^T V phi(x)).")
-@click.option("--kl-weight", type=float, default=1.0, show_default=True, metavar="L",
+@click.option("--kl-weight", type=float, default=None, metavar="L",
               help="stackgan: weight of the conditioning augmentation's KL(N(mu, sigma^2) || N(0, I)) in G's loss "
-                   "(the paper's 1; 0: off).")
+                   "(default 1, the paper's; 0: off).")
 @click.option("--stage", type=click.Choice(["1", "2", "both"]), default="both", show_default=True,
               help="stackgan: train stage I alone, stage II on the frozen stage I of --stage1 RUN, or both at once.")
 @click.option("--stage1", type=click.Path(), default=None, metavar="RUN",

@@ -42,7 +42,9 @@ def check(config, model):
     """Raise MiniganError when ``config.cond`` cannot work with ``model`` (a Trainer class) or the
     techniques of ``config``; before any data is loaded. StackGAN's own options (--kl-weight, --stage,
     --stage1) are refused on any other model here too."""
-    if config.kl_weight < 0:
+    if config.kl_weight is not None and model.name != "stackgan":
+        raise MiniganError(f"--kl-weight weighs StackGAN's conditioning augmentation; drop it for --model {model.name}.")
+    if config.kl_weight is not None and config.kl_weight < 0:
         raise MiniganError(f"--kl-weight must be 0 (off) or more, not {config.kl_weight}.")
     if model.name != "stackgan" and (config.stage != "both" or config.stage1 is not None):
         option = "--stage1" if config.stage1 is not None else "--stage"

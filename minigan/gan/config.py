@@ -26,7 +26,8 @@ class TrainConfig:
         arch (str or None): cgan only: "mlp" (the paper's, default) or "conv".
         cond (str or None): how a class label enters D of a conditional model (cgan, stackgan):
             concat, acgan or projection (gan/conditioning.py); None: concat.
-        kl_weight (float): stackgan: the weight of the conditioning augmentation's KL term in G's loss.
+        kl_weight (float or None): stackgan: the weight of the conditioning augmentation's KL term in
+            G's loss; None: 1, the paper's (refused on other models when set).
         stage (str): stackgan: "1" (stage I alone), "2" (stage II on the frozen stage I of
             ``stage1``) or "both" (the two trained side by side in one run).
         stage1 (str or None): stackgan --stage 2: the stage-I run folder or checkpoint.
@@ -97,7 +98,7 @@ class TrainConfig:
     model: str | None = None
     arch: str | None = None
     cond: str | None = None
-    kl_weight: float = 1.0
+    kl_weight: float | None = None
     stage: str = "both"
     stage1: str | None = None
     epochs: int = DEFAULT_EPOCHS
@@ -158,7 +159,10 @@ class TrainConfig:
     def from_dict(cls, values):
         """A config from a saved dict; keys this version does not know are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        values = {k: v for k, v in values.items() if k in names}
+        if values.get("model") != "stackgan" and values.get("kl_weight") == 1.0:
+            values["kl_weight"] = None  # saved when every model's config held StackGAN's default weight
+        return cls(**values)
 
 
 def default_model(dataset):

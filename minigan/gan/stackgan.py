@@ -238,8 +238,9 @@ class StackGANTrainer(ClassConditioning, Trainer):
 
     def penalties(self, net):
         terms = super().penalties(net)
-        if net.startswith("G") and self.config.kl_weight:
-            terms["kl"] = self.config.kl_weight * self.networks[net].ca.kl
+        weight = 1.0 if self.config.kl_weight is None else self.config.kl_weight  # the paper's lambda = 1
+        if net.startswith("G") and weight:
+            terms["kl"] = weight * self.networks[net].ca.kl
         return terms
 
     def train_step(self, real, labels=None):
