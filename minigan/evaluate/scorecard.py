@@ -6,7 +6,7 @@ A row (a dict, JSON-ready) holds, for n images scored by the dataset's judge:
   modified_is         DeLiGAN's intra-class diversity score (higher: more varied within a class)
   class_histogram     images per class the judge predicts; classes_covered: classes with >= 1%
   label_accuracy      conditional samples only: share classified as the label asked for
-  nn_accuracy         the test digits classified by their nearest image of the set (DCGAN's check)
+  nn_accuracy         the test images classified by their nearest image of the set (DCGAN's check)
 The real row scores n train images drawn with the seed: what a perfect generator would get.
 """
 
@@ -139,7 +139,7 @@ ROWS = (  # (label, key, format, which way is better)
     ("DeLiGAN modified IS", "modified_is", ".3f", "higher"),
     ("classes covered", "classes_covered", "d", "higher"),
     ("asked-label accuracy", "label_accuracy", ".2%", "higher"),
-    ("1-NN accuracy (test digits)", "nn_accuracy", ".2%", "higher"),
+    ("1-NN accuracy (test images)", "nn_accuracy", ".2%", "higher"),
 )
 
 
