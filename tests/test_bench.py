@@ -284,7 +284,7 @@ def test_a_library_that_keeps_its_own_count_is_noted():
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--threads", "-1"], "--threads must be 0 (leave as is) or more, not -1."),
+    (["--threads", "-1"], "--threads must be 0 (each library's default) or more, not -1."),
     (["--threads", "1", "--threads", "-2"], "not -2."),
     (["--threads", "1", "--threads", "100000"], "--threads 100000 is more than Numba's pool"),
     (["--ranks", "2", "--threads", "2", "--threads", "1"], "--ranks takes one --threads"),

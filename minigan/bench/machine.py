@@ -38,7 +38,7 @@ def check_threads(threads):
     import numba
 
     if threads < 0:
-        raise MiniganError(f"--threads must be 0 (leave as is) or more, not {threads}.")
+        raise MiniganError(f"--threads must be 0 (each library's default) or more, not {threads}.")
     if threads > numba.config.NUMBA_NUM_THREADS:
         raise MiniganError(f"--threads {threads} is more than Numba's pool of {numba.config.NUMBA_NUM_THREADS}; "
                            "ask for fewer, or start with NUMBA_NUM_THREADS set higher.")

@@ -38,7 +38,7 @@ IMAGE_SHAPES = {"dcgan28": (1, 28, 28), "dcgan64": (1, 64, 64)}
 STEP_BYTES_PER_VALUE = 2800
 
 
-def thread_counts(threads):
+def as_counts(threads):
     """``--threads`` as a tuple of counts: an int is one count, an empty sequence is (0,) (the defaults)."""
     if isinstance(threads, int):
         return (threads,)
@@ -199,7 +199,7 @@ def run(models=("dcgan28",), batch=None, steps=10, warmup=2, against="none", thr
         dict: the whole report (what ``json_path`` receives): 'runs' holds each count's machine facts, notes
         and SGEMM peak; 'results' every model at every count; 'summary' the closing table's rows.
     """
-    counts = thread_counts(threads)
+    counts = as_counts(threads)
     _check_settings(steps, warmup, clock, device, models, batch, counts, json_path)
     with_peer = _peer(against, device, echo)
     settings = {"models": list(models), "batch": batch, "steps": steps, "warmup": warmup, "against": against,

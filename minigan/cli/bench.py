@@ -113,5 +113,5 @@ def bench(models, batch, steps, warmup, against, threads, per_layer, tf32, memor
         return
     from minigan import bench as bench_module
 
-    bench_module.run(models or ("dcgan28",), batch, steps, warmup, against, threads or (0,), per_layer, tf32,
-                     device, memory, json_path, click.echo, clock)
+    bench_module.run(models or ("dcgan28",), batch, steps, warmup, against, threads, per_layer, tf32, device,
+                     memory, json_path, click.echo, clock)

@@ -11,6 +11,7 @@ import numpy as np
 from minigan.nn.container import RandomLayer
 
 DEFAULT_EPOCHS = 5
+PAPER_KL_WEIGHT = 1.0  # StackGAN's lambda: the weight kl_weight None stands for (and the old default of every model)
 RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay", "penalty", "labelled",
              "unlabelled")  # append only: spawn order seeds them
 
@@ -160,7 +161,7 @@ class TrainConfig:
         """A config from a saved dict; keys this version does not know are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in values.items() if k in names}
-        if values.get("model") != "stackgan" and values.get("kl_weight") == 1.0:
+        if values.get("model") != "stackgan" and values.get("kl_weight") == PAPER_KL_WEIGHT:
             values["kl_weight"] = None  # saved when every model's config held StackGAN's default weight
         return cls(**values)
 

@@ -41,6 +41,7 @@ from minigan.gan import averaging, conditioning, losses
 from minigan.gan import stackgan_networks as nets
 from minigan.gan.base import SAMPLE_CHUNK, Trainer
 from minigan.gan.conditioning import ClassConditioning
+from minigan.gan.config import PAPER_KL_WEIGHT
 from minigan.tensor import Tensor
 
 STAGE1_SIZES = {28: 14, 32: 16, 64: 16}  # full side -> stage-I side
@@ -238,7 +239,7 @@ class StackGANTrainer(ClassConditioning, Trainer):
 
     def penalties(self, net):
         terms = super().penalties(net)
-        weight = 1.0 if self.config.kl_weight is None else self.config.kl_weight  # the paper's lambda = 1
+        weight = PAPER_KL_WEIGHT if self.config.kl_weight is None else self.config.kl_weight
         if net.startswith("G") and weight:
             terms["kl"] = weight * self.networks[net].ca.kl
         return terms
