@@ -155,3 +155,28 @@ def test_a_config_saved_when_every_model_held_the_kl_weight_still_loads():
     old = {**TrainConfig(model="cgan").to_dict(), "kl_weight": 1.0}
     assert TrainConfig.from_dict(old).kl_weight is None
     assert TrainConfig.from_dict({**old, "model": "stackgan"}).kl_weight == 1.0
+
+
+def test_eval_scores_either_stage_of_a_run_and_refuses_a_stage_it_has_not(tmp_path):
+    from minigan.evaluate import samples
+
+    training.train(config(tmp_path, "both", epochs=1), quiet)
+    run = str(tmp_path / "both")
+    trainer = checkpoint.build_trainer(run)
+    labels = np.arange(6) % 10
+    x1, x2 = trainer.sample_stages(6, labels=labels, rng=np.random.default_rng(3))
+    one, got_labels, _ = samples.samples_from_checkpoint(run, 6, seed=3, stage=1)
+    np.testing.assert_array_equal(got_labels, labels)
+    np.testing.assert_array_equal(one, x1.repeat(2, axis=2).repeat(2, axis=3))  # 14 px in 2x2 blocks
+    for stage in (2, None):
+        np.testing.assert_array_equal(samples.samples_from_checkpoint(run, 6, seed=3, stage=stage)[0], x2)
+
+    training.train(config(tmp_path, "one", epochs=1, stage="1"), quiet)
+    with pytest.raises(MiniganError, match="trained stage I alone .* use --stage 1"):
+        samples.samples_from_checkpoint(str(tmp_path / "one"), 6, stage=2)
+    training.train(config(tmp_path, "cgan", epochs=1, model="cgan"), quiet)
+    with pytest.raises(MiniganError, match="picks a StackGAN stage, and .* is a cgan run"):
+        samples.samples_from_checkpoint(str(tmp_path / "cgan"), 6, stage=1)
+    np.savez(tmp_path / "drawn.npz", images=one)
+    with pytest.raises(MiniganError, match="holds samples already drawn; drop --stage"):
+        samples.open_target(str(tmp_path / "drawn.npz"), stage=1)

@@ -34,7 +34,7 @@ def check_probe(dataset):
 
 
 def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=False, pool=None, data_dir=None,
-                device="cpu", echo=None, json_path=None):
+                device="cpu", echo=None, json_path=None, stage=None):
     """Score a checkpoint's generator (n fresh samples) or a samples file.
 
     Every input is checked first (``check_options``, ``samples.open_target``): no sample is
@@ -53,6 +53,7 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
         echo (callable or None): progress lines (judge training on first use).
         json_path (str or None): also write the report there as JSON ('-': nothing is written;
             ``write_json(report, "-")`` gives the text).
+        stage (int or None): a StackGAN run's stage to score (1: stage I's images enlarged); None: its last.
     Returns:
         dict: target, dataset, judge_accuracy, samples, real (rows), probe (or None).
     """
@@ -61,9 +62,10 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
 
     mode_dataset = modes.mode_dataset_of(target, dataset)
     if mode_dataset is not None:  # data of known modes: modes covered and KL, not a judge's FID
-        if probe:
-            raise MiniganError(f"--probe fits a classifier of MNIST-like classes on D's features; a {mode_dataset} "
-                               "run is scored by its modes instead: drop --probe.")
+        if probe or stage is not None:
+            option = "--probe" if probe else "--stage"
+            raise MiniganError(f"{option} applies to image models of labelled data; a {mode_dataset} "
+                               f"run is scored by its modes instead: drop {option}.")
         report = modes.mode_eval(target, mode_dataset, n, seed, device, echo)
         if json_path and json_path != "-":
             write_json(report, json_path)
@@ -71,12 +73,12 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
     if not (os.path.exists(target) and is_checkpoint(target)) and dataset is None:
         check_not_points(target)
     n = 10000 if n is None else n
-    opened = open_target(target, dataset, n)
+    opened = open_target(target, dataset, n, stage)
     if probe:
         check_probe(opened.dataset)
     images, labels, description = draw(opened, n, seed, device)
     report = compare(images, labels, opened.dataset, None, data_dir, seed, reference, echo)
-    report.update({"target": target, "description": description, "probe": None, "classifier": None})
+    report.update({"target": target, "description": description, "probe": None, "classifier": None, "stage": stage})
     if opened.checkpoint is not None:
         report["classifier"] = classifier_report(opened.checkpoint, data_dir, device)
     if probe:

@@ -179,6 +179,18 @@ def check_checkpoint(ckpt, dataset, n):
     limits.check_images_fit(n, meta["image_shape"], f"--num {n}", "score fewer samples (10000 is the usual).")
 
 
+def check_stage(ckpt, stage):
+    """Raise MiniganError unless ``stage`` (None, 1 or 2) is a stage the checkpoint's model can be sampled at."""
+    if stage is None:
+        return
+    model = ckpt.meta["model"]
+    if model != "stackgan":
+        raise MiniganError(f"--stage picks a StackGAN stage, and {ckpt.path} is a {model} run; drop --stage.")
+    if stage == 2 and ckpt.config.stage == "1":
+        raise MiniganError(f"{ckpt.path} trained stage I alone (--stage 1), so it has no stage II to score; "
+                           "use --stage 1.")
+
+
 @dataclass
 class Target:
     """What ``minigan eval`` scores, checked: a checkpoint (``checkpoint`` set) or samples (``images`` set).
@@ -188,6 +200,7 @@ class Target:
         dataset (str): the canonical name of the dataset whose judge scores it.
         checkpoint (Checkpoint or None): the loaded checkpoint.
         images, labels (numpy.ndarray or None): a samples file's arrays.
+        stage (int or None): the StackGAN stage a checkpoint is sampled at (None: its last).
     """
 
     path: str
@@ -195,15 +208,17 @@ class Target:
     checkpoint: object = None
     images: np.ndarray = None
     labels: np.ndarray = None
+    stage: int = None
 
 
-def open_target(target, dataset=None, n=10000):
+def open_target(target, dataset=None, n=10000, stage=None):
     """Load and check what ``minigan eval TARGET`` scores, before any generator or judge work.
 
     Args:
         target (str): a run folder, a checkpoint .npz, or a samples .npz/.npy.
         dataset (str or None): whose judge scores it; None: the checkpoint's, or mnist for samples.
         n (int): samples that will be drawn from a checkpoint.
+        stage (int or None): a StackGAN run's stage to score (1 or 2); None: its last.
     Returns:
         Target.
     Raises:
@@ -215,7 +230,11 @@ def open_target(target, dataset=None, n=10000):
         ckpt = checkpoint.load(target)
         key = judge.canonical_dataset(dataset or ckpt.meta["dataset"])
         check_checkpoint(ckpt, key, n)
-        return Target(target, key, checkpoint=ckpt)
+        check_stage(ckpt, stage)
+        return Target(target, key, checkpoint=ckpt, stage=stage)
+    if stage is not None:
+        raise MiniganError(f"--stage picks a StackGAN run's stage to sample, and {target} holds samples already "
+                           "drawn; drop --stage.")
     key = judge.canonical_dataset(dataset or "mnist")
     images, labels = load_samples(target)
     check_for_judge(images, labels, key)
@@ -230,17 +249,19 @@ def draw(target, n=10000, seed=0, device="cpu"):
     """
     if target.checkpoint is None:
         return target.images, target.labels, f"{len(target.images)} samples from {target.path}"
-    images, labels, _ = samples_from_checkpoint(target.checkpoint, n, seed, device)
-    return images, labels, f"{len(images)} samples from {target.path} (seed {seed})"
+    images, labels, _ = samples_from_checkpoint(target.checkpoint, n, seed, device, target.stage)
+    stage = {None: "", 1: f", stage I enlarged to {images.shape[-1]} px", 2: ", stage II"}[target.stage]
+    return images, labels, f"{len(images)} samples from {target.path} (seed {seed}{stage})"
 
 
-def samples_from_checkpoint(path, n=10000, seed=0, device="cpu"):
+def samples_from_checkpoint(path, n=10000, seed=0, device="cpu", stage=None):
     """n images from a checkpoint's generator (eval mode), noise seeded by ``seed``.
 
     Conditional models are asked for each class in turn (balanced labels, as ``minigan sample``).
 
     Args:
         path (str or Checkpoint): a checkpoint .npz, a run folder, or a loaded checkpoint.
+        stage (int or None): a StackGAN run's stage (``check_stage``); None: its last.
     Returns:
         (images float32 (n, c, h, w), labels int64 (n,) or None, the dataset it was trained on).
     """
@@ -250,18 +271,20 @@ def samples_from_checkpoint(path, n=10000, seed=0, device="cpu"):
         raise MiniganError(f"metrics need at least 2 samples, not {n}; use --num 10000.")
     ckpt = path if isinstance(path, checkpoint.Checkpoint) else checkpoint.load(path)
     limits.check_images_fit(n, ckpt.meta["image_shape"], f"--num {n}", "score fewer samples (10000 is the usual).")
+    check_stage(ckpt, stage)
     trainer = checkpoint.build_trainer(ckpt, device)
     labels = np.arange(n, dtype=np.int64) % trainer.num_classes if trainer.conditional else None
-    images = trainer.sample(n=n, labels=labels, rng=np.random.default_rng(seed))
+    options = {} if stage is None else {"stage": stage}
+    images = trainer.sample(n=n, labels=labels, rng=np.random.default_rng(seed), **options)
     return images, labels, trainer.config.dataset
 
 
-def images_for(target, n=10000, seed=0, device="cpu", dataset=None):
+def images_for(target, n=10000, seed=0, device="cpu", dataset=None, stage=None):
     """What ``minigan eval TARGET`` scores, checked (``open_target``), then drawn (``draw``).
 
     Returns:
         (images, labels or None, the dataset whose judge scores them, description).
     """
-    opened = open_target(target, dataset, n)
+    opened = open_target(target, dataset, n, stage)
     images, labels, description = draw(opened, n, seed, device)
     return images, labels, opened.dataset, description

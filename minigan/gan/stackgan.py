@@ -301,9 +301,17 @@ class StackGANTrainer(ClassConditioning, Trainer):
                 chunks.append([backend.to_cpu(x.data) for x in xs])
         return [np.concatenate(parts) for parts in zip(*chunks)]
 
-    def sample(self, n=None, z=None, labels=None, rng=None):
-        """Full-size images (stage II's; a stage-I run's enlarged): numpy float32 (n, c, s, s) in [-1, 1]."""
-        x = self.sample_stages(n, z, labels, rng)[-1]
+    def sample(self, n=None, z=None, labels=None, rng=None, stage=None):
+        """Full-size images: numpy float32 (n, c, s, s) in [-1, 1].
+
+        Args:
+            stage (int or None): 1: stage I's images, enlarged (each pixel a block, nearest neighbour);
+                2 or None: stage II's (a stage-I run has only stage I, enlarged).
+        """
+        xs = self.sample_stages(n, z, labels, rng)
+        if stage not in (None, *self.stages):
+            raise MiniganError(f"this StackGAN run has stages {self.stages}, not stage {stage}.")
+        x = xs[-1] if stage is None else xs[stage - 1]
         factor = self.image_shape[-1] // x.shape[-1]
         return x.repeat(factor, axis=2).repeat(factor, axis=3)
 
