@@ -295,3 +295,51 @@ def test_openblas_idle_threads_sleep_at_once_unless_the_user_chose():
                                      check=True).stdout.strip()
     assert run(env) == "4"
     assert run({**env, "OPENBLAS_THREAD_TIMEOUT": "10"}) == "10"
+
+
+THIN = [  # x shape, W shape, padding (stride 1): Note [thin convolutions]
+    ((2, 3, 7, 6), (1, 3, 3, 3), (1, 1)),
+    ((3, 4, 9, 5), (2, 4, 3, 2), (0, 1)),
+    ((1, 2, 6, 8), (1, 2, 5, 5), (2, 2)),
+    ((2, 5, 4, 4), (2, 5, 1, 1), (0, 0)),
+    ((2, 1, 5, 7), (1, 1, 4, 2), (2, 0)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, padding", THIN)
+def test_thin_convolution_matches_reference_and_im2col(dtype, x_shape, w_shape, padding, monkeypatch):
+    from minigan import Tensor
+    from minigan import functional as F
+
+    rng = _rng()
+    x, W = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+
+    def forward_backward():
+        xs, Ws, bs = (Tensor(a, requires_grad=True) for a in (x, W, b))
+        y = F.conv2d(xs, Ws, bs, 1, padding)
+        gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+        y.backward(Tensor(gy))
+        return y.creator.thin, y.data, xs.grad, Ws.grad, bs.grad
+
+    thin, y, gx, gW, gb = forward_backward()
+    assert thin and y.dtype == gx.dtype == gW.dtype == dtype
+    np.testing.assert_allclose(y, R.conv2d(x, W, b, 1, padding), **TOL[dtype])
+    monkeypatch.setattr(K, "THIN_OUTPUT", 0)  # the same op through im2col and one GEMM
+    by_gemm = forward_backward()
+    assert not by_gemm[0]
+    for got, want in zip((y, gx, gW, gb), by_gemm[1:]):
+        np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+def test_thin_convolution_is_deterministic():
+    rng = _rng()
+    x, W = rng.standard_normal((16, 8, 12, 12)).astype(np.float32), rng.standard_normal((1, 8, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((16, 1, 12, 12)).astype(np.float32)
+    runs = []
+    for _ in range(2):
+        y, xp = K.conv2d_thin(x, W, 1, 1)
+        runs.append((y, *K.conv2d_thin_backward(xp, gy, W, 1, 1)))
+    for first, second in zip(*runs):
+        np.testing.assert_array_equal(first, second)

@@ -17,6 +17,7 @@ than on the same product written the other way round (measured here: gW = gy2 @ 
 small weight matrices are copied, never the big col.
 """
 
+from minigan import backend, cpu_kernels
 from minigan.dispatch import kernels_for
 from minigan.errors import MiniganError
 from minigan.function import Function
@@ -59,6 +60,13 @@ class Conv2d(Function):
         out_h, out_w = conv_output_size(h, kh, sy, ph), conv_output_size(w, kw, sx, pw)
         if out_h < 1 or out_w < 1:
             raise MiniganError(f"conv2d: a {kh}x{kw} kernel does not fit a padded {h}x{w} input.")
+        self.thin = oc <= cpu_kernels.THIN_OUTPUT and self.stride == (1, 1) and not backend.is_gpu_array(x)
+        if self.thin:  # Note [thin convolutions] in minigan/cpu_kernels.py
+            y, xp = cpu_kernels.conv2d_thin(x, W, ph, pw)
+            if b is not None:
+                y += b[None, :, None, None]
+            self.save_for_backward(xp, W)
+            return y
         col = kernels_for(x).im2col(x, kh, kw, sy, sx, ph, pw, out_h, out_w)
         y2 = W.reshape(oc, -1) @ col
         if b is not None:
@@ -67,6 +75,11 @@ class Conv2d(Function):
         return _nchw(y2, n, out_h, out_w)
 
     def backward(self, gy):
+        if self.thin:
+            xp, W = self.saved
+            gx, gW = cpu_kernels.conv2d_thin_backward(xp, gy, W, *self.padding, *self.needs_input_grad[:2])
+            has_b = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
+            return gx, gW, gy.sum(axis=(0, 2, 3)) if has_b else None
         (n, c, h, w), W, col = self.saved
         (sy, sx), (ph, pw) = self.stride, self.padding
         oc, _, kh, kw = W.shape
