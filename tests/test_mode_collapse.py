@@ -196,6 +196,29 @@ def test_ablate_seeds_trains_each_variant_per_seed_and_reports_mean_and_std(tmp_
     assert "--seeds 3" in result["command"]
 
 
+@pytest.mark.parametrize("options, lr_g, lr_d", [
+    ([], 1e-3, 1e-4),                            # the unrolled GAN's recipe
+    (["--lr-d", "1e-3"], 1e-3, 1e-3),            # D as fast as G
+    (["--lr", "5e-4"], 5e-4, 5e-4),              # --lr sets both, over the recipe
+    (["--lr", "5e-4", "--lr-d", "2e-4"], 5e-4, 2e-4),
+])
+def test_ablate_takes_the_bases_learning_rates_and_its_continue_command_keeps_them(tmp_path, monkeypatch, options,
+                                                                                   lr_g, lr_d):
+    trained = []
+    real_ablate = ablate.ablate
+    monkeypatch.setattr(ablate, "ablate", lambda *a, **kw: real_ablate(*a, **kw, train=lambda c, e: trained.append(c)
+                                                                      or FakeTrain()(c, e), evaluate=fake_scores))
+    out = str(tmp_path / "ab")
+    result = CliRunner().invoke(main, ["ablate", "ring", "--epochs", "1", "--limit", "1024", "--variant", "pack-2",
+                                       "--out", out, *options])
+    assert result.exit_code == 0, result.output
+    assert len(trained) == 2 and all((c.lr_g or c.lr, c.lr_d or c.lr) == (lr_g, lr_d) for c in trained)
+    words = json.load(open(f"{out}/ablation.json"))["command"].split()
+    for flag, value in zip(options[::2], options[1::2]):
+        assert float(words[words.index(flag) + 1]) == float(value)
+    assert not {"--lr", "--lr-g", "--lr-d"} - set(options[::2]) & set(words)  # nothing the user did not give
+
+
 # -- bad input ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("settings,words", [
     ({"pack": 3}, "--pack 3 must divide --batch-size 16"),

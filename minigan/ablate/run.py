@@ -156,11 +156,16 @@ def combine(runs):
                       "train_seconds": r["train_seconds"]} for r in runs]}
 
 
+RATE_OPTIONS = {"lr": "--lr", "lr_g": "--lr-g", "lr_d": "--lr-d"}  # the base's settings `minigan ablate` takes
+
+
 def command_line(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples, out,
-                 seed, device, data_dir, seeds=1):
-    """The `minigan ablate` command that repeats (or continues) an ablation, every option spelled out."""
+                 seed, device, data_dir, seeds=1, settings=None):
+    """The `minigan ablate` command that repeats (or continues) an ablation, every option spelled out
+    (of ``settings``, the learning rates: the options the command has)."""
     parts = ["minigan", "ablate", dataset, "--model", model, "--epochs", epochs, "--limit", limit,
              "--batch-size", batch_size, "--loss", loss] + (["--seeds", seeds] if seeds > 1 else [])
+    parts += [x for key, option in RATE_OPTIONS.items() if key in (settings or {}) for x in (option, settings[key])]
     parts += [x for name in with_techniques for x in ("--with", name)]
     parts += [x for name in variants for x in ("--variant", name)]
     parts += ["--eval-samples", eval_samples, "--out", out, "--seed", seed, "--device", device]
@@ -223,7 +228,10 @@ def ablate(dataset="mnist", model=None, epochs=DEFAULT_EPOCHS, limit=30000, batc
     from minigan.data.modes import RECIPES
 
     eval_samples = eval_samples if eval_samples is not None else SAMPLES.get(key, 2000)
-    settings = {**{k: v for k, v in RECIPES.get(key, {}).items() if k != "batch_size"}, **(settings or {})}
+    given = settings or {}
+    recipe = {k: v for k, v in RECIPES.get(key, {}).items()
+              if k != "batch_size" and not (k in ("lr_g", "lr_d") and "lr" in given)}  # a given --lr sets both
+    settings = {**recipe, **given}
     batch_size = batch_size or RECIPES.get(key, {}).get("batch_size", 128)
     if evaluate is None:
         evaluate = score_modes if key in MODE_DATASETS else score_run
@@ -235,7 +243,7 @@ def ablate(dataset="mnist", model=None, epochs=DEFAULT_EPOCHS, limit=30000, batc
                        loss=loss, seed=seed, device=device, data_dir=data_dir, **(settings or {}))
     rows = plan(base, out, variants)
     command = command_line(key, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples,
-                           out, seed, device, data_dir, seeds)
+                           out, seed, device, data_dir, seeds, given)
     result = {"kind": KIND, "command": command, "out": out, "dataset": key, "model": model,
               "eval_samples": eval_samples, "base": comparable(base), "with": list(with_techniques), "rows": [],
               "seeds": seeds, "scores": "modes" if key in MODE_DATASETS else "judge"}

@@ -26,6 +26,11 @@ EPILOG = ("\b\nTechniques (NAME for --with and --variant), each with the `miniga
 @click.option("--batch-size", type=int, default=None, help="Images per step (default 128; 512 for ring and grid).")
 @click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,
               help="The base's GAN objective (the loss-* techniques swap it).")
+@click.option("--lr", type=float, default=None,
+              help="The base's Adam learning rate of G and D (default: minigan train's, or the point set's recipe).")
+@click.option("--lr-g", type=float, default=None, help="The base's G learning rate (default: --lr).")
+@click.option("--lr-d", type=float, default=None,
+              help="The base's D learning rate (default: --lr; ring and grid: the unrolled GAN's 1e-4).")
 @click.option("--with", "with_techniques", multiple=True, metavar="NAME",
               help="Switch this technique on in the base (repeatable); its variant then removes it.")
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
@@ -42,8 +47,8 @@ EPILOG = ("\b\nTechniques (NAME for --with and --variant), each with the `miniga
 @click.option("--data-dir", type=click.Path(), default=None, help="Where the dataset's files are.")
 @device_option
 @friendly_errors
-def ablate_command(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples, seeds,
-                   out, seed, data_dir, device):
+def ablate_command(dataset, model, epochs, limit, batch_size, loss, lr, lr_g, lr_d, with_techniques, variants,
+                   eval_samples, seeds, out, seed, data_dir, device):
     """Train a base configuration and its variants (each technique added or removed) for a fixed
     budget on DATASET (mnist, fashion-mnist, synthetic, or ring, grid, stacked-mnist: data of known
     modes), and print one table with the evaluation metrics per variant and the time each took
@@ -69,14 +74,16 @@ def ablate_command(dataset, model, epochs, limit, batch_size, loss, with_techniq
       minigan ablate fashion-mnist --loss hinge --epochs 2 --out runs/ablate-hinge
       minigan ablate synthetic --limit 256 --variant vbn --eval-samples 200   # a smoke test
       minigan ablate ring --model gan --epochs 20 --limit 100000 --variant unroll-5 --variant pack-2 --seeds 3
+      minigan ablate ring --lr-d 1e-3 --epochs 25 --limit 100000 --variant pack-2 --seeds 3   # D as fast as G
     """
     # ablate() finds an unwritable --out only when it writes ablation.json: checked here first
     from minigan.gan.config import default_model
 
     model = model or default_model(dataset)
     files.check_writable(out or ablation.default_out(dataset, model), "--out", folder=True, what="ablation folder")
+    rates = {key: value for key, value in (("lr", lr), ("lr_g", lr_g), ("lr_d", lr_d)) if value is not None}
     result = ablation.ablate(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples,
-                             out, seed, device, data_dir, echo=click.echo, seeds=seeds)
+                             out, seed, device, data_dir, settings=rates, echo=click.echo, seeds=seeds)
     click.echo("")
     click.echo(ablation.format_table(result))
     out = result["out"]
