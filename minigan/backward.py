@@ -59,6 +59,7 @@ def walk(roots, grads, retain_graph=False, create_graph=False, targets=None):
             seen.add(id(fn))
             heapq.heappush(heap, fn)
 
+    walked = []
     with _grad_mode(True) if create_graph else contextlib.nullcontext():
         for root, grad in zip(roots, grads):
             send(root, grad)
@@ -67,9 +68,14 @@ def walk(roots, grads, retain_graph=False, create_graph=False, targets=None):
             gxs = _run_one(fn, pending, create_graph, useful, target_ids)
             if not retain_graph:
                 fn.saved = None
+                walked.append(fn)
             for x, gx in zip(fn.inputs, gxs or ()):
                 if gx is not None and x.requires_grad:
                     send(x, gx)
+    # only now: a pending gradient is found through its tensor's identity, so each input
+    # must live until its creator has run (Note [freed graph] in function.py)
+    for fn in walked:
+        fn.release()
     return captured
 
 

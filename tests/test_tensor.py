@@ -74,6 +74,53 @@ def test_retain_graph_allows_a_second_backward():
     np.testing.assert_allclose(x.grad, [4.0, 4.0, 4.0])
 
 
+def _kept_loss_graph(backward, p=0.0):
+    """A loss kept after backward (as a training loop keeps it to log), and weak references to the
+    arrays its graph made: activations, a batch norm + ReLU output, dropout's uniforms, a constant."""
+    import weakref
+
+    from minigan import functional as F
+
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((8, 3, 4, 4)).astype(np.float32))
+    W = Tensor(rng.standard_normal((5, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    gamma, beta = (Tensor(np.full(5, v, np.float32), requires_grad=True) for v in (1.0, 0.0))
+    h = F.conv2d(x, W, padding=1)
+    a = F.batch_norm(h, gamma, beta, activation="relu")
+    noise = Tensor(rng.standard_normal(a.shape).astype(np.float32))
+    d = F.dropout(a + noise, p, rng=rng) if p else a + noise
+    loss = (d * d).mean()
+    refs = [weakref.ref(arr) for arr in (h.data, a.data, noise.data)]
+    if p:
+        refs.append(weakref.ref(d.creator.u))
+    del x, h, a, noise, d
+    backward(loss)
+    return loss, W, refs
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_backward_frees_the_arrays_of_the_graph_it_walked(p):
+    """Note [freed graph]: a kept loss does not keep a step's activations alive."""
+    loss, W, refs = _kept_loss_graph(lambda loss: loss.backward(), p)
+    assert W.grad is not None and np.isfinite(W.grad).all()
+    assert [r() is None for r in refs] == [True] * len(refs)
+    with pytest.raises(MiniganError, match="already freed"):  # its shape is still there to say so
+        loss.backward()
+    import minigan
+
+    with pytest.raises(MiniganError, match="already freed"):
+        minigan.grad(loss, W)
+
+
+def test_retain_graph_keeps_the_arrays_and_frees_them_on_the_last_backward():
+    loss, W, refs = _kept_loss_graph(lambda loss: loss.backward(retain_graph=True))
+    assert all(r() is not None for r in refs)
+    first = W.grad.copy()
+    loss.backward()
+    np.testing.assert_allclose(W.grad, 2 * first, rtol=1e-6)
+    assert all(r() is None for r in refs)
+
+
 def test_operators_and_reflected_operators():
     x = Tensor(np.array([1.0, 2.0, 4.0]), requires_grad=True)
     y = (2.0 - x) * (1.0 / x) + x**2 - (-x) + x / 2.0

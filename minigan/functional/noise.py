@@ -20,6 +20,10 @@ class Dropout(Function):
         self.save_for_backward(mask)
         return y
 
+    def release(self):
+        super().release()
+        self.u = None  # as large as x (Note [freed graph])
+
     def backward(self, gy):
         (mask,) = self.saved
         return gy * mask  # dy/dx = mask

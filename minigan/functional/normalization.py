@@ -98,6 +98,10 @@ class BatchNormActivation(BatchNorm):
             self.y3 = k.batch_norm_forward_leaky_relu(x3, mean, invstd, gamma, beta, self.slope)
         return self.y3
 
+    def release(self):
+        super().release()
+        self.y3 = None  # the output itself (Note [freed graph])
+
     def backward(self, gy):  # through the activation, then batch norm
         y, k = self.y3.reshape(gy.shape), kernels_for(gy)
         # d act / dy = 1 if y > 0 else slope; with slope > 0, act(y) > 0 exactly where y > 0

@@ -102,10 +102,10 @@ def caught_backward_roots(roots):
     gets a one-element list holding the seconds spent in those backward passes."""
     original, roots_time = backward.run_backward, [0.0]
 
-    def run_backward(root, grad, *args):
+    def run_backward(root, grad, retain_graph=False, create_graph=False):
         roots.append(root)
         start = time.perf_counter()
-        original(root, grad, *args)
+        original(root, grad, True, create_graph)  # kept: --graph draws it after the step (Note [freed graph])
         synchronize(root)
         roots_time[0] += time.perf_counter() - start
 
