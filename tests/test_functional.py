@@ -34,6 +34,28 @@ def test_conv_backward_skips_input_gradient_it_does_not_need(rng):
     assert x.grad is None and W.grad.shape == W.shape
 
 
+@pytest.mark.parametrize("stride,padding", [(2, 1), (1, 1)])
+def test_a_recomputed_col_gives_the_same_gradients_and_saves_the_input_not_col(rng, monkeypatch, stride, padding):
+    """Note [recomputed cols]: above the size limit conv2d keeps x and runs im2col again in backward."""
+    from minigan.functional import conv
+
+    x0, W0 = rng.standard_normal((3, 4, 9, 9)).astype(np.float32), rng.standard_normal((5, 4, 4, 3)).astype(np.float32)
+
+    def run():
+        x, W = Tensor(x0, requires_grad=True), Tensor(W0, requires_grad=True)
+        y = F.conv2d(x, W, None, stride, padding)
+        saved = y.creator.saved[2]
+        (y * y).sum().backward()
+        return saved, x.grad, W.grad
+
+    kept, gx, gW = run()
+    monkeypatch.setattr(conv, "RECOMPUTED_COL_BYTES", 0)
+    recomputed, gx2, gW2 = run()
+    assert kept.ndim == 2 and recomputed.ndim == 4 and recomputed.shape == x0.shape
+    np.testing.assert_array_equal(gx2, gx)
+    np.testing.assert_array_equal(gW2, gW)
+
+
 def test_output_padding_must_be_below_stride():
     x, W = Tensor(np.zeros((1, 2, 3, 3), np.float32)), Tensor(np.zeros((2, 2, 3, 3), np.float32))
     with pytest.raises(MiniganError, match="output_padding"):

@@ -23,6 +23,18 @@ from minigan.errors import MiniganError
 from minigan.function import Function
 
 
+# Note [recomputed cols]
+#     conv2d's backward needs col for the weight gradient (gW2 = gy2 @ col.T), and col holds c*kh*kw
+#     numbers per output position: 4x the input for a 4x4 stride-2 conv, 9x for a 3x3 stride-1 one.
+#     Kept until the backward, the cols of a D step (D on real and on fake images, both graphs alive
+#     until loss_D.backward()) were most of a step's peak memory: dcgan64's (64 -> 128, 32 -> 16 px)
+#     col is 64 MiB, twice over. PyTorch keeps the input instead. So does minigan for a col above
+#     RECOMPUTED_COL_BYTES: it saves x (alive anyway: it is the input Tensor's array) and runs im2col
+#     again in the backward, only if the weight gradient is wanted (G's step, D frozen, never does).
+#     The sums are the same, so the numbers are the same bits.
+RECOMPUTED_COL_BYTES = 32 * 2**20
+
+
 def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
@@ -71,7 +83,8 @@ class Conv2d(Function):
         y2 = W.reshape(oc, -1) @ col
         if b is not None:
             y2 += b[:, None]
-        self.save_for_backward(x.shape, W, col)
+        keep = col.nbytes <= RECOMPUTED_COL_BYTES  # Note [recomputed cols]
+        self.save_for_backward(x.shape, W, col if keep else x)
         return _nchw(y2, n, out_h, out_w)
 
     def backward(self, gy):
@@ -88,7 +101,10 @@ class Conv2d(Function):
         if self.needs_input_grad[0]:  # gx = col2im(W2.T @ gy2)
             gcol = W.reshape(oc, -1).T.copy() @ gy2  # Note [GEMM operand order]
             gx = kernels_for(gy).col2im(gcol, n, c, h, w, kh, kw, sy, sx, ph, pw, gy.shape[2], gy.shape[3])
+            del gcol  # before a recomputed col takes its place
         if self.needs_input_grad[1]:  # gW2 = gy2 @ col.T
+            if col.ndim == 4:  # the input was saved: Note [recomputed cols]
+                col = kernels_for(col).im2col(col, kh, kw, sy, sx, ph, pw, gy.shape[2], gy.shape[3])
             gW = (col @ gy2.T).T.reshape(W.shape)  # Note [GEMM operand order]
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             gb = gy2.sum(axis=1)
