@@ -276,7 +276,7 @@ def conv2d_thin(x, W, ph, pw):
 
 def conv2d_thin_backward(xp, gy, W, ph, pw, need_x=True, need_w=True):
     """(gx (n, c, h, w) or None, gW or None) of ``conv2d_thin``, from its padded input xp."""
-    n, c, hp, wp = xp.shape
+    hp, wp = xp.shape[2:]
     gy_wide = np.zeros(gy.shape[:3] + (wp,), dtype=gy.dtype)  # zero in the garbage columns
     gy_wide[..., :gy.shape[3]] = gy
     gx = gW = None

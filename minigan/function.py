@@ -143,11 +143,10 @@ class FreedInput:
         (``minigan inspect --graph`` draws the graph after the step's backward that way).
     """
 
-    __slots__ = ("creator", "requires_grad", "generation", "shape", "name")
+    __slots__ = ("creator", "requires_grad", "shape", "name")  # what the walk and inspect.to_dot read
 
     def __init__(self, x):
-        self.creator, self.requires_grad, self.generation = x.creator, x.requires_grad, x.generation
-        self.shape, self.name = tuple(x.shape), x.name
+        self.creator, self.requires_grad, self.shape, self.name = x.creator, x.requires_grad, tuple(x.shape), x.name
 
 
 class Adjoint(Function):

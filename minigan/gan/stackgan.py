@@ -308,9 +308,9 @@ class StackGANTrainer(ClassConditioning, Trainer):
             stage (int or None): 1: stage I's images, enlarged (each pixel a block, nearest neighbour);
                 2 or None: stage II's (a stage-I run has only stage I, enlarged).
         """
-        xs = self.sample_stages(n, z, labels, rng)
         if stage not in (None, *self.stages):
             raise MiniganError(f"this StackGAN run has stages {self.stages}, not stage {stage}.")
+        xs = self.sample_stages(n, z, labels, rng)
         x = xs[-1] if stage is None else xs[stage - 1]
         factor = self.image_shape[-1] // x.shape[-1]
         return x.repeat(factor, axis=2).repeat(factor, axis=3)
