@@ -4,6 +4,7 @@ Benchmarks are commands, not timed tests: nothing here asserts a speed.
 """
 
 import json
+import math
 import re
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from minigan import MiniganError, backend, cli
-from minigan.bench import layers, machine, memory, report, roofline, step
+from minigan.bench import gemm_floor, layers, machine, memory, report, roofline, step
 
 TINY = ["--model", "dcgan28", "--batch", "4", "--steps", "1", "--warmup", "0"]
 
@@ -88,6 +89,38 @@ def test_flops_of_dcgan28_match_the_benchmark_figure():
     assert layers.step_flops(rows) / 1e9 == pytest.approx(20.6, rel=0.02)  # BENCHMARKS.md
 
 
+def test_gemm_floor_products_carry_each_layers_flops_and_the_steps():
+    side = step.MiniganSide("dcgan28", 128)
+    rows = layers.shapes_and_flops(side)
+    for row, case in zip(rows, side.layer_cases()):
+        row["gemms"] = gemm_floor.layer_gemms(case.layer, tuple(case.x.shape), row["shape"])
+        assert bool(row["gemms"]) == bool(row["flops"]), row["name"]
+        for m, k, n in row["gemms"].values():  # forward, gx and gW: one forward's multiply-adds each
+            assert 2 * m * k * n == row["flops"], row["name"]
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["D.2"]["gemms"]["fwd"] == (128, 64 * 16, 128 * 49)  # W2 @ col
+    assert by_name["G.4"]["gemms"]["gW"] == (64 * 16, 128 * 49, 128)  # col @ x2.T
+    # the floor's counts run the step's FLOPs: timing each product as its multiply-adds gives step_flops / 2
+    counted = sum(gemm_floor.step_counts(r["name"], p) * math.prod(r["gemms"][p])
+                  for r in rows if r["gemms"] for p in gemm_floor.PRODUCTS)
+    assert 2 * counted == layers.step_flops(rows)
+
+
+def test_gemm_floor_times_each_product_in_its_faster_order(monkeypatch):
+    ticks = iter(range(10**6))
+    ms = gemm_floor.time_gemm((8, 4, 16), now=lambda: next(ticks) / 1000, repeats=2)
+    assert ms == pytest.approx(1.0)  # the fake clock moves 1 ms per reading
+    rows = [{"name": "G.0", "gemms": {"fwd": (2, 3, 4), "gx": (2, 4, 3), "gW": (4, 2, 3)}},
+            {"name": "D.0", "gemms": {"fwd": (5, 1, 1), "gx": (1, 5, 1), "gW": (1, 1, 5)}}, {"name": "D.1", "gemms": {}}]
+    monkeypatch.setattr(gemm_floor, "time_gemm", lambda shape, now, repeats, rng: math.prod(shape) / 10)
+    floor = gemm_floor.add_to_layers(rows, now=None)
+    assert rows[0]["gemm_ms"] == {"fwd": 2.4, "gx": 2.4, "gW": 2.4} and "gemm_ms" not in rows[2]
+    assert floor == pytest.approx(2.4 + 0 + 2.4 + 3 * 0.5 + 1 * 0.5 + 3 * 0.5)  # G.0 no gx; D.0 gx once, the rest thrice
+    lines = report.layer_lines([dict(r, label="x", shape=(1,), flops=1 if r["gemms"] else 0,
+                                     minigan={"fwd_ms": 1.0, "bwd_ms": 2.0}) for r in rows], ["minigan"])
+    assert "2.40/4.80" in lines[2]
+
+
 def test_layer_table_times_every_layer(tiny_side):
     rows = layers.time_layers([tiny_side], repeats=1, warmup=0)
     assert [r["name"] for r in rows] == [f"G.{i}" for i in range(9)] + [f"D.{i}" for i in range(7)]
@@ -118,6 +151,8 @@ def test_cli_bench_end_to_end(tmp_path):
     assert_roofline_agrees(lines, peak)
     saved = json.loads(out.read_text())
     (figures,) = saved["results"]
+    (floor_line,) = [line for line in lines if line.startswith("GEMM floor: ")]
+    assert figures["gemm_floor_ms"] > 0 and f"= {figures['gemm_floor_ms']:.1f} ms/step" in floor_line
     assert figures["model"] == "dcgan28" and figures["batch"] == 4 and figures["precision"] == "fp32"
     assert figures["sides"]["minigan"]["ms_median"] > 0
     assert saved["settings"]["threads"] == [0] and len(saved["runs"]) == 1

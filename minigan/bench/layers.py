@@ -19,7 +19,7 @@ import statistics
 import numpy as np
 
 from minigan import nn
-from minigan.bench import step
+from minigan.bench import gemm_floor, step
 
 
 def describe(layer):
@@ -95,8 +95,8 @@ def time_layers(sides, repeats=5, warmup=1, seed=0, clock="wall"):
         warmup (int): untimed measurements first.
         clock (str): 'wall' or 'cpu', Note [clocks] in minigan/bench/step.py.
     Returns:
-        list of dicts, one per layer: name, label, shape, flops, and per side name
-        {'fwd_ms', 'bwd_ms'}.
+        list of dicts, one per layer: name, label, shape, flops, gemms (``gemm_floor.layer_gemms``), and
+        per side name {'fwd_ms', 'bwd_ms'}.
     """
     rng, now = np.random.default_rng(seed), step.CLOCKS[clock]
     per_side = [side.layer_cases() for side in sides]
@@ -115,6 +115,7 @@ def time_layers(sides, repeats=5, warmup=1, seed=0, clock="wall"):
                     shape = side.output_shape(y)
         row["shape"] = shape
         row["flops"] = forward_flops(lead.layer, tuple(lead.x.shape), shape)
+        row["gemms"] = gemm_floor.layer_gemms(lead.layer, tuple(lead.x.shape), shape)
         for name, (fwd, bwd) in samples.items():
             row[name] = {"fwd_ms": 1000 * statistics.median(fwd), "bwd_ms": 1000 * statistics.median(bwd)}
         rows.append(row)

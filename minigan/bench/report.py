@@ -75,7 +75,8 @@ def layer_lines(rows, side_names):
     """The per-layer table: forward and backward ms, GFLOP/s and % peak (``roofline.add_to_layers``) per side,
     and their ratios."""
     with_peak = any("fwd_percent_peak" in row[name] for row in rows for name in side_names)
-    headers = ["layer", "output", "MFLOP fwd"]
+    with_gemms = any("gemm_ms" in row for row in rows)
+    headers = ["layer", "output", "MFLOP fwd"] + (["GEMMs alone f/b ms"] if with_gemms else [])
     for name in side_names:
         headers += [f"{name} fwd ms", "bwd ms", "GFLOP/s f/b"] + (["% peak f/b"] if with_peak else [])
     if len(side_names) == 2:
@@ -84,6 +85,9 @@ def layer_lines(rows, side_names):
     for row in rows:
         cells = [f"{row['name']} {row['label']}", "x".join(map(str, row["shape"])),
                  f"{row['flops'] / 1e6:.1f}" if row["flops"] else ""]
+        if with_gemms:
+            g = row.get("gemm_ms")
+            cells.append(f"{g['fwd']:.2f}/{g['gx'] + g['gW']:.2f}" if g else "")
         for name in side_names:
             fwd, bwd = row[name]["fwd_ms"], row[name]["bwd_ms"]
             totals[name][0] += fwd
@@ -93,13 +97,23 @@ def layer_lines(rows, side_names):
             a, b = row[side_names[0]], row[side_names[1]]
             cells += [f"{a['fwd_ms'] / b['fwd_ms']:.2f}", f"{a['bwd_ms'] / b['bwd_ms']:.2f}"]
         table.append(cells)
-    total = ["all layers", "", ""]
+    total = ["all layers", "", ""] + ([""] if with_gemms else [])
     for name in side_names:
         total += [_ms(totals[name][0]), _ms(totals[name][1]), ""] + ([""] if with_peak else [])
     if len(side_names) == 2:
         (af, ab), (bf, bb) = totals[side_names[0]], totals[side_names[1]]
         total += [f"{af / bf:.2f}", f"{ab / bb:.2f}"]
     return format_table(headers, table + [total])
+
+
+def gemm_floor_line(result):
+    """'GEMM floor: ...' -- the step's GEMMs alone on this BLAS (bench/gemm_floor.py), and beside the peer's step."""
+    floor = result["gemm_floor_ms"]
+    line = f"GEMM floor: the step's GEMMs alone on this BLAS, each timed by itself = {floor:.1f} ms/step"
+    peer = result["sides"].get("torch")
+    if peer is not None:
+        line += f" = {floor / peer['ms_median']:.2f}x torch's whole step"
+    return line
 
 
 def memory_lines(memory, device):
@@ -129,6 +143,8 @@ def model_lines(result):
     work = result["gflop_per_step"]
     lines.append(f"GEMM work: {work:.2f} GFLOP/step (conv + linear layers)")
     lines.append(f"FLOP floor: {work:.2f} GFLOP/step / peak = {result['flop_floor_ms']:.1f} ms/step")
+    if result.get("gemm_floor_ms") is not None:
+        lines.append(gemm_floor_line(result))
     losses = ", ".join(f"{name} D {d:.4f} G {g:.4f}" for name, (d, g) in result["losses"].items())
     lines.append(f"last losses: {losses}")
     if result["layers"] is not None:

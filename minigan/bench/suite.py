@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from minigan import backend
-from minigan.bench import layers, machine, report, roofline, step
+from minigan.bench import gemm_floor, layers, machine, report, roofline, step
 from minigan.errors import MiniganError
 
 MEMORY_STEPS = 3
@@ -107,11 +107,13 @@ def bench_model(arch, batch, steps, warmup, with_peer, per_layer, tf32, device, 
         "ratio": summaries["minigan"]["ms_median"] / summaries["torch"]["ms_median"] if with_peer else None,
         "launches_per_step": None if launches_before is None else (launches_after - launches_before) / steps,
         "losses": {side.name: [float(loss.item()) for loss in side.losses] for side in sides},
-        "layer_repeats": layer_repeats, "layers": None, "memory": None,
+        "layer_repeats": layer_repeats, "layers": None, "memory": None, "gemm_floor_ms": None,
     }
     if per_layer:
         result["layers"] = layers.time_layers(sides, repeats=layer_repeats, clock=clock)
         result["gflop_per_step"] = layers.step_flops(result["layers"]) / 1e9
+        if device == "cpu":  # the BLAS under minigan's GEMMs; a GPU's are cuBLAS's, not timed this way
+            result["gemm_floor_ms"] = gemm_floor.add_to_layers(result["layers"], step.CLOCKS[clock], layer_repeats)
     else:
         result["gflop_per_step"] = layers.step_flops(layers.shapes_and_flops(mine)) / 1e9
     return result
