@@ -201,9 +201,10 @@ def test_ablate_seeds_trains_each_variant_per_seed_and_reports_mean_and_std(tmp_
     (["--lr-d", "1e-3"], 1e-3, 1e-3),            # D as fast as G
     (["--lr", "5e-4"], 5e-4, 5e-4),              # --lr sets both, over the recipe
     (["--lr", "5e-4", "--lr-d", "2e-4"], 5e-4, 2e-4),
+    (["--lr-d", "1e-3", "--ema", "0.999"], 1e-3, 1e-3),  # and G's moving average
 ])
-def test_ablate_takes_the_bases_learning_rates_and_its_continue_command_keeps_them(tmp_path, monkeypatch, options,
-                                                                                   lr_g, lr_d):
+def test_ablate_takes_the_bases_learning_rates_and_ema_and_its_continue_command_keeps_them(
+        tmp_path, monkeypatch, options, lr_g, lr_d):
     trained = []
     real_ablate = ablate.ablate
     monkeypatch.setattr(ablate, "ablate", lambda *a, **kw: real_ablate(*a, **kw, train=lambda c, e: trained.append(c)
@@ -213,10 +214,12 @@ def test_ablate_takes_the_bases_learning_rates_and_its_continue_command_keeps_th
                                        "--out", out, *options])
     assert result.exit_code == 0, result.output
     assert len(trained) == 2 and all((c.lr_g or c.lr, c.lr_d or c.lr) == (lr_g, lr_d) for c in trained)
+    ema = float(options[options.index("--ema") + 1]) if "--ema" in options else 0.0
+    assert all(c.ema == ema for c in trained)
     words = json.load(open(f"{out}/ablation.json"))["command"].split()
     for flag, value in zip(options[::2], options[1::2]):
         assert float(words[words.index(flag) + 1]) == float(value)
-    assert not {"--lr", "--lr-g", "--lr-d"} - set(options[::2]) & set(words)  # nothing the user did not give
+    assert not {"--lr", "--lr-g", "--lr-d", "--ema"} - set(options[::2]) & set(words)  # nothing the user did not give
 
 
 # -- bad input ----------------------------------------------------------------------------------------

@@ -156,16 +156,17 @@ def combine(runs):
                       "train_seconds": r["train_seconds"]} for r in runs]}
 
 
-RATE_OPTIONS = {"lr": "--lr", "lr_g": "--lr-g", "lr_d": "--lr-d"}  # the base's settings `minigan ablate` takes
+# the base's settings `minigan ablate` takes as options: the learning rates and G's moving average
+BASE_OPTIONS = {"lr": "--lr", "lr_g": "--lr-g", "lr_d": "--lr-d", "ema": "--ema"}
 
 
 def command_line(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples, out,
                  seed, device, data_dir, seeds=1, settings=None):
     """The `minigan ablate` command that repeats (or continues) an ablation, every option spelled out
-    (of ``settings``, the learning rates: the options the command has)."""
+    (of ``settings``, those in BASE_OPTIONS: the options the command has)."""
     parts = ["minigan", "ablate", dataset, "--model", model, "--epochs", epochs, "--limit", limit,
              "--batch-size", batch_size, "--loss", loss] + (["--seeds", seeds] if seeds > 1 else [])
-    parts += [x for key, option in RATE_OPTIONS.items() if key in (settings or {}) for x in (option, settings[key])]
+    parts += [x for key, option in BASE_OPTIONS.items() if key in (settings or {}) for x in (option, settings[key])]
     parts += [x for name in with_techniques for x in ("--with", name)]
     parts += [x for name in variants for x in ("--variant", name)]
     parts += ["--eval-samples", eval_samples, "--out", out, "--seed", seed, "--device", device]

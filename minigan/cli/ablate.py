@@ -31,6 +31,8 @@ EPILOG = ("\b\nTechniques (NAME for --with and --variant), each with the `miniga
 @click.option("--lr-g", type=float, default=None, help="The base's G learning rate (default: --lr).")
 @click.option("--lr-d", type=float, default=None,
               help="The base's D learning rate (default: --lr; ring and grid: the unrolled GAN's 1e-4).")
+@click.option("--ema", type=float, default=None, metavar="DECAY",
+              help="The base's moving average of G's weights, which its samples are scored with (e.g. 0.999; default off).")
 @click.option("--with", "with_techniques", multiple=True, metavar="NAME",
               help="Switch this technique on in the base (repeatable); its variant then removes it.")
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
@@ -47,7 +49,7 @@ EPILOG = ("\b\nTechniques (NAME for --with and --variant), each with the `miniga
 @click.option("--data-dir", type=click.Path(), default=None, help="Where the dataset's files are.")
 @device_option
 @friendly_errors
-def ablate_command(dataset, model, epochs, limit, batch_size, loss, lr, lr_g, lr_d, with_techniques, variants,
+def ablate_command(dataset, model, epochs, limit, batch_size, loss, lr, lr_g, lr_d, ema, with_techniques, variants,
                    eval_samples, seeds, out, seed, data_dir, device):
     """Train a base configuration and its variants (each technique added or removed) for a fixed
     budget on DATASET (mnist, fashion-mnist, synthetic, or ring, grid, stacked-mnist: data of known
@@ -75,15 +77,17 @@ def ablate_command(dataset, model, epochs, limit, batch_size, loss, lr, lr_g, lr
       minigan ablate synthetic --limit 256 --variant vbn --eval-samples 200   # a smoke test
       minigan ablate ring --model gan --epochs 20 --limit 100000 --variant unroll-5 --variant pack-2 --seeds 3
       minigan ablate ring --lr-d 1e-3 --epochs 25 --limit 100000 --variant pack-2 --seeds 3   # D as fast as G
+      minigan ablate ring --lr-d 1e-3 --ema 0.999 --epochs 40 --limit 100000 --variant pack-2 --seeds 3
     """
     # ablate() finds an unwritable --out only when it writes ablation.json: checked here first
     from minigan.gan.config import default_model
 
     model = model or default_model(dataset)
     files.check_writable(out or ablation.default_out(dataset, model), "--out", folder=True, what="ablation folder")
-    rates = {key: value for key, value in (("lr", lr), ("lr_g", lr_g), ("lr_d", lr_d)) if value is not None}
+    given = {"lr": lr, "lr_g": lr_g, "lr_d": lr_d, "ema": ema}
+    settings = {key: value for key, value in given.items() if value is not None}
     result = ablation.ablate(dataset, model, epochs, limit, batch_size, loss, with_techniques, variants, eval_samples,
-                             out, seed, device, data_dir, settings=rates, echo=click.echo, seeds=seeds)
+                             out, seed, device, data_dir, settings=settings, echo=click.echo, seeds=seeds)
     click.echo("")
     click.echo(ablation.format_table(result))
     out = result["out"]
