@@ -6,8 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from minigan import Tensor, gan
+from minigan.cli import main
 from minigan.errors import MiniganError
 from minigan.gan import averaging, checkpoint, ssgan, training
 from minigan.evaluate.report import classifier_report
@@ -151,6 +153,22 @@ def test_ema_of_g_is_what_samples_are_drawn_with(tmp_path, model):
     with averaging.without_averages(trainer, "G"):
         assert not np.array_equal(trainer.sample(z=z), averaged)
     np.testing.assert_array_equal(trainer.sample(z=z), averaged)
+
+
+def test_eval_as_trained_samples_gs_weights_not_their_average(tmp_path):
+    from minigan.evaluate import samples_from_checkpoint
+
+    trainer = training.train(tiny(tmp_path, "a", ema=0.9), quiet)
+    default, _, _ = samples_from_checkpoint(str(tmp_path / "a"), n=8, seed=3)
+    trained, _, _ = samples_from_checkpoint(str(tmp_path / "a"), n=8, seed=3, as_trained=True)
+    assert not np.allclose(default, trained)
+    # the same noise on the trainer in memory: its average by default, its weights without the average
+    np.testing.assert_allclose(default, trainer.sample(n=8, rng=np.random.default_rng(3)), atol=1e-6)
+    with averaging.without_averages(trainer, "G"):
+        np.testing.assert_allclose(trained, trainer.sample(n=8, rng=np.random.default_rng(3)), atol=1e-6)
+    np.save(tmp_path / "s.npy", default)
+    result = CliRunner().invoke(main, ["eval", str(tmp_path / "s.npy"), "--as-trained"])
+    assert result.exit_code != 0 and "--as-trained picks a checkpoint's weights" in result.output
 
 
 @pytest.mark.parametrize("kw, words", [

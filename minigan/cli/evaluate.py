@@ -52,10 +52,13 @@ def judge_command(dataset, epochs, seed, data_dir, out):
 @click.option("--stage", type=click.IntRange(1, 2), default=None,
               help="StackGAN runs: score stage I's images (enlarged to the full size, 2x2 blocks) or stage II's "
                    "(default: the run's last stage).")
+@click.option("--as-trained", is_flag=True,
+              help="Sample G with its weights as trained, not the moving average a run with --ema keeps "
+                   "(which G samples with by default).")
 @click.option("--data-dir", type=click.Path(), default=None, help="Where the dataset's files are.")
 @device_option
 @friendly_errors
-def eval_command(target, dataset, n, seed, reference, probe, pool, json_path, stage, data_dir, device):
+def eval_command(target, dataset, n, seed, reference, probe, pool, json_path, stage, as_trained, data_dir, device):
     """Score a generator: FID, Inception-style and DeLiGAN scores, classes, 1-NN; for a run on data of
     known modes (ring, grid, stacked-mnist): modes covered, high-quality share and KL to uniform.
 
@@ -72,11 +75,12 @@ def eval_command(target, dataset, n, seed, reference, probe, pool, json_path, st
       minigan eval runs/mnist-dcgan-20250101-120000 --probe
       minigan eval runs/ring-gan-20250101-120000          # modes covered, high-quality share, KL
       minigan eval runs/mnist-stackgan-20250101-120000 --stage 1   # StackGAN's stage I alone
+      minigan eval runs/ring-gan-20250101-120000 --as-trained      # G's weights, not its --ema average
     """
     from minigan import evaluate
 
     report = evaluate.eval_report(target, dataset, n, seed, reference, probe, pool, data_dir, device, click.echo,
-                                  json_path, stage)
+                                  json_path, stage, as_trained)
     if json_path == "-":
         click.echo(evaluate.write_json(report, "-"), nl=False)
         return

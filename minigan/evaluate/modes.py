@@ -160,7 +160,7 @@ def mode_dataset_of(target, dataset=None):
     return None
 
 
-def mode_eval(target, dataset, n=None, seed=0, device="cpu", echo=None):
+def mode_eval(target, dataset, n=None, seed=0, device="cpu", echo=None, as_trained=False):
     """``minigan eval`` for a run (or samples file) of a dataset of known modes.
 
     Args:
@@ -168,10 +168,11 @@ def mode_eval(target, dataset, n=None, seed=0, device="cpu", echo=None):
             stacked images (n, 3, 28, 28)).
         dataset (str): ring, grid or stacked-mnist (a checkpoint's own when None).
         n (int or None): samples drawn from a checkpoint; None: 2500 points or 26,000 stacked images.
+        as_trained (bool): a checkpoint's G samples with its weights as trained, not their --ema average.
     Returns:
         dict: the mode report (``report``) plus target, description and kind "modes".
     """
-    from minigan.evaluate.samples import is_checkpoint, load_samples, samples_from_checkpoint
+    from minigan.evaluate.samples import is_checkpoint, load_samples, samples_from_checkpoint, weights_note
 
     name = dataset or mode_dataset_of(target)
     n = n or SAMPLES[name]
@@ -182,9 +183,12 @@ def mode_eval(target, dataset, n=None, seed=0, device="cpu", echo=None):
         if ckpt.meta["dataset"] != name:
             raise MiniganError(f"{target} was trained on {ckpt.meta['dataset']}, not {name}; its modes are "
                                f"another dataset's (drop --dataset).")
-        samples, _, _ = samples_from_checkpoint(ckpt, n, seed, device)
-        description = f"{len(samples)} samples from {target} (seed {seed})"
+        samples, _, _ = samples_from_checkpoint(ckpt, n, seed, device, as_trained=as_trained)
+        description = f"{len(samples)} samples from {target} (seed {seed}{weights_note(as_trained)})"
     else:
+        if as_trained:
+            raise MiniganError(f"--as-trained picks a checkpoint's weights, and {target} holds samples already "
+                               "drawn; drop --as-trained.")
         samples, _ = load_samples(target)
         description = f"{len(samples)} samples from {target}"
     classifier = None

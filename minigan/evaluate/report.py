@@ -34,7 +34,7 @@ def check_probe(dataset):
 
 
 def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=False, pool=None, data_dir=None,
-                device="cpu", echo=None, json_path=None, stage=None):
+                device="cpu", echo=None, json_path=None, stage=None, as_trained=False):
     """Score a checkpoint's generator (n fresh samples) or a samples file.
 
     Every input is checked first (``check_options``, ``samples.open_target``): no sample is
@@ -54,6 +54,7 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
         json_path (str or None): also write the report there as JSON ('-': nothing is written;
             ``write_json(report, "-")`` gives the text).
         stage (int or None): a StackGAN run's stage to score (1: stage I's images enlarged); None: its last.
+        as_trained (bool): a checkpoint's G samples with its weights as trained, not their --ema average.
     Returns:
         dict: target, dataset, judge_accuracy, samples, real (rows), probe (or None).
     """
@@ -66,7 +67,7 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
             option = "--probe" if probe else "--stage"
             raise MiniganError(f"{option} applies to image models of labelled data; a {mode_dataset} "
                                f"run is scored by its modes instead: drop {option}.")
-        report = modes.mode_eval(target, mode_dataset, n, seed, device, echo)
+        report = modes.mode_eval(target, mode_dataset, n, seed, device, echo, as_trained)
         if json_path and json_path != "-":
             write_json(report, json_path)
         return report
@@ -76,7 +77,7 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
     opened = open_target(target, dataset, n, stage)
     if probe:
         check_probe(opened.dataset)
-    images, labels, description = draw(opened, n, seed, device)
+    images, labels, description = draw(opened, n, seed, device, as_trained)
     report = compare(images, labels, opened.dataset, None, data_dir, seed, reference, echo)
     report.update({"target": target, "description": description, "probe": None, "classifier": None, "stage": stage})
     if opened.checkpoint is not None:

@@ -13,6 +13,7 @@ judge (``judge.input_spec``, known without the judge), the number of samples aga
 before a generator is built or a judge is loaded or trained; ``draw`` then produces the images.
 """
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -241,31 +242,42 @@ def open_target(target, dataset=None, n=10000, stage=None):
     return Target(target, key, images=images, labels=labels)
 
 
-def draw(target, n=10000, seed=0, device="cpu"):
-    """The images of an opened Target: a samples file's as they are, or n fresh samples of a checkpoint.
+def draw(target, n=10000, seed=0, device="cpu", as_trained=False):
+    """The images of an opened Target: a samples file's as they are, or n fresh samples of a checkpoint
+    (``as_trained``: from G's weights as trained, not their --ema average).
 
     Returns:
         (images, labels or None, description).
     """
     if target.checkpoint is None:
+        if as_trained:
+            raise MiniganError(f"--as-trained picks a checkpoint's weights, and {target.path} holds samples "
+                               "already drawn; drop --as-trained.")
         return target.images, target.labels, f"{len(target.images)} samples from {target.path}"
-    images, labels, _ = samples_from_checkpoint(target.checkpoint, n, seed, device, target.stage)
+    images, labels, _ = samples_from_checkpoint(target.checkpoint, n, seed, device, target.stage, as_trained)
     stage = {None: "", 1: f", stage I enlarged to {images.shape[-1]} px", 2: ", stage II"}[target.stage]
-    return images, labels, f"{len(images)} samples from {target.path} (seed {seed}{stage})"
+    return images, labels, f"{len(images)} samples from {target.path} (seed {seed}{stage}{weights_note(as_trained)})"
 
 
-def samples_from_checkpoint(path, n=10000, seed=0, device="cpu", stage=None):
+def weights_note(as_trained):
+    """What a description says of G's weights: nothing by default (its --ema average when it has one)."""
+    return ", G's weights as trained" if as_trained else ""
+
+
+def samples_from_checkpoint(path, n=10000, seed=0, device="cpu", stage=None, as_trained=False):
     """n images from a checkpoint's generator (eval mode), noise seeded by ``seed``.
 
     Conditional models are asked for each class in turn (balanced labels, as ``minigan sample``).
+    G samples with the moving average of its weights when the run kept one (--ema), as in training.
 
     Args:
         path (str or Checkpoint): a checkpoint .npz, a run folder, or a loaded checkpoint.
         stage (int or None): a StackGAN run's stage (``check_stage``); None: its last.
+        as_trained (bool): sample G's weights as trained, not their --ema average.
     Returns:
         (images float32 (n, c, h, w), labels int64 (n,) or None, the dataset it was trained on).
     """
-    from minigan.gan import checkpoint
+    from minigan.gan import averaging, checkpoint
 
     if n < 2:
         raise MiniganError(f"metrics need at least 2 samples, not {n}; use --num 10000.")
@@ -275,7 +287,8 @@ def samples_from_checkpoint(path, n=10000, seed=0, device="cpu", stage=None):
     trainer = checkpoint.build_trainer(ckpt, device)
     labels = np.arange(n, dtype=np.int64) % trainer.num_classes if trainer.conditional else None
     options = {} if stage is None else {"stage": stage}
-    images = trainer.sample(n=n, labels=labels, rng=np.random.default_rng(seed), **options)
+    with averaging.without_averages(trainer, "G") if as_trained else contextlib.nullcontext():
+        images = trainer.sample(n=n, labels=labels, rng=np.random.default_rng(seed), **options)
     return images, labels, trainer.config.dataset
 
 
