@@ -89,6 +89,24 @@ def test_each_level_has_its_own_networks_of_the_right_shapes(shape):
         trainer.split_latent(np.zeros((4, 8), np.float32))
 
 
+def test_width_sets_the_channels_of_every_level_but_the_coarse_g():
+    trainer = build(width=6)
+    assert trainer.networks["D7"][0].weight.shape == (6, 1, 3, 3)
+    for s in (14, 28):
+        assert trainer.networks[f"G{s}"].body[0].weight.shape == (6, 2, 4, 4)
+        assert trainer.networks[f"D{s}"].body[0].weight.shape == (6, 2, 4, 4)
+    assert trainer.networks["G7"][0].weight.shape == build().networks["G7"][0].weight.shape
+    assert build().networks["G28"].body[0].weight.shape == (8, 2, 4, 4)  # the class attributes without it
+
+
+@pytest.mark.parametrize("kw, words", [({"model": "dcgan", "width": 8}, "--width sets lapgan's channels"),
+                                       ({"width": 0}, "--width must be positive, not 0")])
+def test_bad_widths_are_refused_before_training(tmp_path, kw, words):
+    with pytest.raises(MiniganError, match=words):
+        training.train(config(tmp_path, **kw), quiet)
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_steps_give_finite_losses_and_move_every_level():
     trainer = build()
     before = {name: [p.data.copy() for p in net.parameters()] for name, net in trainer.networks.items()}
@@ -172,7 +190,7 @@ def test_impossible_image_sizes_are_refused_with_the_supported_ones(tmp_path):
 def test_cli_trains_samples_and_resumes_a_lapgan(tmp_path):
     run = str(tmp_path / "run")
     args = ["train", "synthetic", "--model", "lapgan", "--nz", "8", "--limit", "32", "--batch-size", "16",
-            "--epochs", "1", "--out", run]
+            "--epochs", "1", "--width", "6", "--out", run]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "loss_D28" in result.output and (tmp_path / "run" / "samples" / "epoch_001.png").exists()
@@ -180,7 +198,7 @@ def test_cli_trains_samples_and_resumes_a_lapgan(tmp_path):
     assert result.exit_code == 0, result.output
     x = np.load(tmp_path / "s.npz")["images"]
     assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
-    result = CliRunner().invoke(main, ["train", "synthetic", "--resume", run, "--epochs", "2"])
+    result = CliRunner().invoke(main, ["train", "synthetic", "--resume", run, "--epochs", "2"])  # --width 6 kept
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "checkpoints" / "epoch_002.npz").exists()
     result = CliRunner().invoke(main, ["inspect", run, "--step", "--batch-size", "4"])  # a run, not only the name

@@ -93,6 +93,8 @@ class TrainConfig:
         supervised_only (bool): ssgan: D trained on the labelled images alone (the baseline), no G.
         ema (float): decay of the moving average of G's weights that samples use (gan/averaging.py); 0: off.
         ema_d (float): the same for D (the semi-supervised D is tested with it; the paper's 0.9999); 0: off.
+        width (int or None): lapgan: the channels of the finer levels' G and D and of the coarse D
+            (None: 64; 32 runs a step in 0.7x the time, Note [the pyramid's width] in gan/lapgan.py).
     """
 
     dataset: str = "mnist"
@@ -148,6 +150,7 @@ class TrainConfig:
     supervised_only: bool = False
     ema: float = 0.0
     ema_d: float = 0.0
+    width: int | None = None
 
     def __post_init__(self):
         if self.model is None:
