@@ -14,9 +14,11 @@ run forward and backward once (G's first layer has no gx: z needs no gradient), 
 
 The products (W2 the weight as a matrix, col the im2col columns, N the output pixels of the batch):
 
-    Conv2d            fwd (oc, K) @ (K, N)    gx (K, oc) @ (oc, N)    gW (K, N) @ (N, oc)      K = c kh kw
-    ConvTranspose2d   fwd (P, c) @ (c, N)     gx (c, P) @ (P, N)      gW (P, N) @ (N, c)       P = oc kh kw, N input pixels
-    Linear            fwd (n, in) @ (in, out) gx (n, out) @ (out, in) gW (out, n) @ (n, in)
+    Conv2d            fwd (oc, K) @ (K, N)     gx (K, oc) @ (oc, N)      gW (K, N) @ (N, oc)    K = c kh kw
+    ConvTranspose2d   fwd (P, c) @ (c, N)      gx (c, P) @ (P, N)        gW (P, N) @ (N, c)     P = oc kh kw
+    Linear            fwd (n, in) @ (in, out)  gx (n, out) @ (out, in)   gW (out, n) @ (n, in)
+
+(for ConvTranspose2d, N counts the input pixels: its GEMM runs over every input pixel)
 """
 
 import math

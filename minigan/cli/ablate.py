@@ -32,7 +32,8 @@ EPILOG = ("\b\nTechniques (NAME for --with and --variant), each with the `miniga
 @click.option("--lr-d", type=float, default=None,
               help="The base's D learning rate (default: --lr; ring and grid: the unrolled GAN's 1e-4).")
 @click.option("--ema", type=float, default=None, metavar="DECAY",
-              help="The base's moving average of G's weights, which its samples are scored with (e.g. 0.999; default off).")
+              help="The base's moving average of G's weights, which its samples are scored with "
+                   "(e.g. 0.999; default off).")
 @click.option("--with", "with_techniques", multiple=True, metavar="NAME",
               help="Switch this technique on in the base (repeatable); its variant then removes it.")
 @click.option("--variant", "variants", multiple=True, metavar="NAME",

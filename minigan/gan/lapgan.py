@@ -44,12 +44,12 @@ come 6.7x closer to the data's in FD49. The finer levels were always convolution
 
 Note [the pyramid's width]: every level's convolutions have --width channels (64 by default; D's
 double at each stride). At 64 a LAPGAN step costs 1.8x a DCGAN step on the CPU (CPU time of one
-training step, one thread, batch 128, idle machine: 506 ms against DCGAN's 276), almost all of it in the
-28-px level; at --width 32 it costs 0.7x (193-199 ms). Per epoch the narrow pyramid is behind (MNIST, seed
-0, FID on the judge's features: 14.4 at epoch 5 against 12.7 at width 64), per unit of time it is not:
-at DCGAN's time for 2, 3 and 4 epochs it has trained 2.8, 4.2 and 5.6 and scores about 18.7, 15.5 and 13.3 (read between its epochs)
-against DCGAN's 23.8, 17.7 and 14.1; at DCGAN's 5 epochs (12.4) it has 7 (12.9). Measured in
-docs/conditional.md; 64 stays the default, the better model per epoch.
+training step, one thread, batch 128, idle machine: 506 ms against DCGAN's 276); at --width 32 it
+costs 0.7x (193-199 ms). Per epoch the narrow pyramid is behind (MNIST, seed 0, FID on the judge's
+features: 14.4 at epoch 5 against 12.7 at width 64); per unit of time it is not: at DCGAN's time for
+2, 3 and 4 epochs it has trained 2.8, 4.2 and 5.6 and scores about 18.7, 15.5 and 13.3 (read between
+its epochs) against DCGAN's 23.8, 17.7 and 14.1; at DCGAN's 5 epochs (12.4) it has 7 (12.9).
+Measured in docs/conditional.md; 64 stays the default, the better model per epoch.
 
 The latent is z and the planes z_j flattened into one vector of nz + s_1^2 + ... + s_L^2 numbers
 (``trainer.nz``), so the base Trainer's fixed grid noise, sampling from given noise and latent

@@ -86,7 +86,8 @@ def check_settings(config):
     averaging.check(config)
     check_labels(config)
     if config.width is not None and config.model != "lapgan":
-        raise MiniganError(f"--width sets lapgan's channels; --model {config.model}'s networks have theirs: drop --width.")
+        raise MiniganError(f"--width sets lapgan's channels; --model {config.model}'s networks have theirs: "
+                           "drop --width.")
     if config.width is not None and config.width < 1:
         raise MiniganError(f"--width must be positive, not {config.width}.")
     if config.label_smoothing and loss.d_loss is not losses.bce_d_loss:
