@@ -99,6 +99,14 @@ def test_width_sets_the_channels_of_every_level_but_the_coarse_g():
     assert build().networks["G28"].body[0].weight.shape == (8, 2, 4, 4)  # the class attributes without it
 
 
+def test_runs_saved_before_the_width_option_keep_their_64_channels():
+    saved = config(epochs=1).to_dict()
+    del saved["width"]  # a config written before --width existed
+    assert gan.TrainConfig.from_dict(saved).width == 64
+    assert gan.TrainConfig.from_dict(config(width=6).to_dict()).width == 6
+    assert gan.TrainConfig.from_dict(config().to_dict()).width is None  # today's default: the class attributes
+
+
 @pytest.mark.parametrize("kw, words", [({"model": "dcgan", "width": 8}, "--width sets lapgan's channels"),
                                        ({"width": 0}, "--width must be positive, not 0")])
 def test_bad_widths_are_refused_before_training(tmp_path, kw, words):

@@ -11,6 +11,7 @@ import numpy as np
 from minigan.nn.container import RandomLayer
 
 DEFAULT_EPOCHS = 5
+LAPGAN_WIDTH_BEFORE_THE_OPTION = 64  # lapgan's channels in runs saved before --width (now 32 by default)
 PAPER_KL_WEIGHT = 1.0  # StackGAN's lambda: the weight kl_weight None stands for (and the old default of every model)
 RNG_NAMES = ("init", "data", "noise", "sample", "dropout", "instance_noise", "replay", "penalty", "labelled",
              "unlabelled")  # append only: spawn order seeds them
@@ -94,7 +95,7 @@ class TrainConfig:
         ema (float): decay of the moving average of G's weights that samples use (gan/averaging.py); 0: off.
         ema_d (float): the same for D (the semi-supervised D is tested with it; the paper's 0.9999); 0: off.
         width (int or None): lapgan: the channels of the finer levels' G and D and of the coarse D
-            (None: 64; 32 runs a step in 0.7x the time, Note [the pyramid's width] in gan/lapgan.py).
+            (None: 32, Note [the pyramid's width] in gan/lapgan.py; runs saved before the option had 64).
     """
 
     dataset: str = "mnist"
@@ -166,6 +167,8 @@ class TrainConfig:
         values = {k: v for k, v in values.items() if k in names}
         if values.get("model") != "stackgan" and values.get("kl_weight") == PAPER_KL_WEIGHT:
             values["kl_weight"] = None  # saved when every model's config held StackGAN's default weight
+        if values.get("model") == "lapgan" and "width" not in values:
+            values["width"] = LAPGAN_WIDTH_BEFORE_THE_OPTION  # saved when every level had 64 channels
         return cls(**values)
 
 

@@ -42,14 +42,14 @@ fitted to 4096 real and 4096 generated 7x7 images, pixel space), mean loss_D7 of
 The convolutional D (DCGAN's init and rules) stays ahead of G at the same lr, and G's 7x7 images
 come 6.7x closer to the data's in FD49. The finer levels were always convolutional.
 
-Note [the pyramid's width]: every level's convolutions have --width channels (64 by default; D's
-double at each stride). At 64 a LAPGAN step costs 1.8x a DCGAN step on the CPU (CPU time of one
-training step, one thread, batch 128, idle machine: 506 ms against DCGAN's 276); at --width 32 it
-costs 0.7x (193-199 ms). Per epoch the narrow pyramid is behind (MNIST, seed 0, FID on the judge's
-features: 14.4 at epoch 5 against 12.7 at width 64); per unit of time it is not: at DCGAN's time for
-2, 3 and 4 epochs it has trained 2.8, 4.2 and 5.6 and scores about 18.7, 15.5 and 13.3 (read between
-its epochs) against DCGAN's 23.8, 17.7 and 14.1; at DCGAN's 5 epochs (12.4) it has 7 (12.9).
-Measured in docs/conditional.md; 64 stays the default, the better model per epoch.
+Note [the pyramid's width]: every level's convolutions have --width channels (D's double at each
+stride), 32 by default. At 64 a LAPGAN step costs 1.83x a DCGAN step on the CPU (CPU time of one
+training step, one thread, batch 128, idle machine: 506 ms against DCGAN's 276); at 32 it costs 0.70x
+(193-199 ms). Per epoch the narrow pyramid is behind the wide one (MNIST, seed 0, FID on the judge's
+features: 14.4 at epoch 5 against 12.7); per unit of time it is ahead of DCGAN all the way (MNIST,
+seeds 0-2, DCGAN 5 epochs, LAPGAN 7 in the same CPU time): at DCGAN's time for 1 to 5 epochs it
+scores 31.7, 18.5, 15.5, 13.5 and 11.8 (read between its epochs) against DCGAN's 40.9, 25.3, 19.5,
+14.4 and 13.3. At 64 it was behind DCGAN at equal time. Measured in docs/conditional.md.
 
 The latent is z and the planes z_j flattened into one vector of nz + s_1^2 + ... + s_L^2 numbers
 (``trainer.nz``), so the base Trainer's fixed grid noise, sampling from given noise and latent
@@ -217,8 +217,8 @@ class LAPGANTrainer(Trainer):
     single_pair = False  # a G/D pair per pyramid level
     packable = False
     coarse_g_hidden = (512, 512)
-    g_width = 64
-    d_width = 64
+    g_width = 32  # Note [the pyramid's width]
+    d_width = 32
 
     @classmethod
     def check_config(cls, config):
