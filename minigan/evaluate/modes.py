@@ -172,7 +172,8 @@ def mode_eval(target, dataset, n=None, seed=0, device="cpu", echo=None, as_train
     Returns:
         dict: the mode report (``report``) plus target, description and kind "modes".
     """
-    from minigan.evaluate.samples import is_checkpoint, load_samples, samples_from_checkpoint, weights_note
+    from minigan.evaluate.samples import (is_checkpoint, load_samples, refuse_as_trained_samples,
+                                          samples_from_checkpoint, weights_note)
 
     name = dataset or mode_dataset_of(target)
     n = n or SAMPLES[name]
@@ -186,9 +187,7 @@ def mode_eval(target, dataset, n=None, seed=0, device="cpu", echo=None, as_train
         samples, _, _ = samples_from_checkpoint(ckpt, n, seed, device, as_trained=as_trained)
         description = f"{len(samples)} samples from {target} (seed {seed}{weights_note(as_trained)})"
     else:
-        if as_trained:
-            raise MiniganError(f"--as-trained picks a checkpoint's weights, and {target} holds samples already "
-                               "drawn; drop --as-trained.")
+        refuse_as_trained_samples(as_trained, target)
         samples, _ = load_samples(target)
         description = f"{len(samples)} samples from {target}"
     classifier = None

@@ -250,13 +250,18 @@ def draw(target, n=10000, seed=0, device="cpu", as_trained=False):
         (images, labels or None, description).
     """
     if target.checkpoint is None:
-        if as_trained:
-            raise MiniganError(f"--as-trained picks a checkpoint's weights, and {target.path} holds samples "
-                               "already drawn; drop --as-trained.")
+        refuse_as_trained_samples(as_trained, target.path)
         return target.images, target.labels, f"{len(target.images)} samples from {target.path}"
     images, labels, _ = samples_from_checkpoint(target.checkpoint, n, seed, device, target.stage, as_trained)
     stage = {None: "", 1: f", stage I enlarged to {images.shape[-1]} px", 2: ", stage II"}[target.stage]
     return images, labels, f"{len(images)} samples from {target.path} (seed {seed}{stage}{weights_note(as_trained)})"
+
+
+def refuse_as_trained_samples(as_trained, path):
+    """--as-trained on a samples file (nothing left to sample): one sentence."""
+    if as_trained:
+        raise MiniganError(f"--as-trained picks a checkpoint's weights, and {path} holds samples already drawn; "
+                           "drop --as-trained.")
 
 
 def weights_note(as_trained):
