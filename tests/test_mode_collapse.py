@@ -77,6 +77,24 @@ def test_stacked_metrics_read_each_plane_as_a_digit():
     assert one["modes_covered"] == 1 and one["top_mode_share"] == 1.0 and one["kl"] == pytest.approx(np.log(1000))
 
 
+def test_stacked_kl_splits_into_the_planes_and_their_dependence():
+    # independent planes: the dependence term is sampling noise only; a plane of only 3s and 8s costs ln 5
+    rng = np.random.default_rng(1)
+    digits = rng.integers(0, 10, (20000, 3))
+    digits[:, 1] = rng.choice([3, 8], 20000)
+    x = (digits[:, :, None, None] / 4.5 - 1).astype(np.float32) * np.ones((1, 1, 28, 28), np.float32)
+    rep = modes.stacked_report(x, DigitReader())
+    assert rep["plane_kl"][1] == pytest.approx(np.log(5), abs=1e-3)
+    assert rep["plane_kl"][0] < 0.01 and rep["plane_kl"][2] < 0.01 and 0 <= rep["dependence_kl"] < 0.02
+    assert sum(rep["plane_kl"]) + rep["dependence_kl"] == pytest.approx(rep["kl"])
+    # the G plane copies the R plane: each plane is uniform, all the KL is dependence (ln 10 of 2 ln 10)
+    digits[:, 1] = digits[:, 0]
+    x = (digits[:, :, None, None] / 4.5 - 1).astype(np.float32) * np.ones((1, 1, 28, 28), np.float32)
+    rep = modes.stacked_report(x, DigitReader())
+    assert max(rep["plane_kl"]) < 0.01 and rep["dependence_kl"] == pytest.approx(np.log(10), abs=0.02)
+    assert "the planes' dependence" in modes.format_report(rep)
+
+
 # -- training on points: networks, pictures, eval ---------------------------------------------------------
 def test_minigan_train_ring_uses_the_points_recipe_and_draws_scatters(tmp_path):
     out = tmp_path / "ring"
