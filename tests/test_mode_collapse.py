@@ -95,6 +95,25 @@ def test_stacked_kl_splits_into_the_planes_and_their_dependence():
     assert "the planes' dependence" in modes.format_report(rep)
 
 
+def test_eval_reference_reads_the_first_training_examples_as_their_own_modes():
+    ds = data.load_dataset("stacked-mnist", limit=3000)
+    planes = {}  # each plane's bytes -> its digit, from the dataset's own labels: a judge that is always right
+    for image, mode in zip(ds.images, ds.labels):
+        for p in range(3):
+            planes[image[p].tobytes()] = mode // 10 ** (2 - p) % 10
+
+    class LabelReader:
+        def outputs(self, images, batch_size=1000):
+            digits = [planes[im[0].tobytes()] for im in images]
+            return None, np.log(np.eye(10)[digits] + 1e-12)
+
+    rep = modes.reference_report("stacked-mnist", 3000, LabelReader())
+    histogram = np.bincount(ds.labels, minlength=1000)
+    assert rep["samples"] == 3000 and rep["modes_covered"] == (histogram > 0).sum()
+    assert rep["kl"] == pytest.approx(modes.kl_to_uniform(histogram))
+    assert "first 3000 training examples" in rep["description"]
+
+
 # -- training on points: networks, pictures, eval ---------------------------------------------------------
 def test_minigan_train_ring_uses_the_points_recipe_and_draws_scatters(tmp_path):
     out = tmp_path / "ring"
@@ -111,6 +130,10 @@ def test_minigan_train_ring_uses_the_points_recipe_and_draws_scatters(tmp_path):
     result = CliRunner().invoke(main, ["eval", str(out), "--json", "-"])
     report = json.loads(result.output)
     assert report["kind"] == "modes" and report["samples"] == 2500 and report["modes"] == 8
+    real = report["reference"]  # the ring's own points: every mode, ~98.9% within 3 std (2-D: 1 - e^-4.5)
+    assert real["samples"] == 2500 and real["modes_covered"] == 8 and 0.98 < real["high_quality"] < 0.995
+    result = CliRunner().invoke(main, ["eval", str(out), "--no-reference"])
+    assert result.exit_code == 0 and "real data" not in result.output and "modes covered" in result.output
 
 
 def test_scatter_marks_the_modes_and_counts_points_outside(tmp_path):

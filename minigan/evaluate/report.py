@@ -67,7 +67,7 @@ def eval_report(target, dataset=None, n=10000, seed=0, reference=True, probe=Fal
             option = "--probe" if probe else "--stage"
             raise MiniganError(f"{option} applies to image models of labelled data; a {mode_dataset} "
                                f"run is scored by its modes instead: drop {option}.")
-        report = modes.mode_eval(target, mode_dataset, n, seed, device, echo, as_trained)
+        report = modes.mode_eval(target, mode_dataset, n, seed, device, echo, as_trained, reference, data_dir)
         if json_path and json_path != "-":
             write_json(report, json_path)
         return report
@@ -133,7 +133,10 @@ def format_report(report):
     if report.get("kind") == "modes":
         from minigan.evaluate import modes
 
-        return "\n".join([report["description"], modes.format_report(report)])
+        lines = [report["description"], modes.format_report(report)]
+        if report.get("reference"):
+            lines += [report["reference"]["description"] + ":", modes.format_report(report["reference"])]
+        return "\n".join(lines)
     lines = [report.get("description", ""), format_table(report)]
     c = report.get("classifier")
     if c:
