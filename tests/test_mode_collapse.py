@@ -86,6 +86,8 @@ def test_stacked_kl_splits_into_the_planes_and_their_dependence():
     rep = modes.stacked_report(x, DigitReader())
     assert rep["plane_kl"][1] == pytest.approx(np.log(5), abs=1e-3)
     assert rep["plane_kl"][0] < 0.01 and rep["plane_kl"][2] < 0.01 and 0 <= rep["dependence_kl"] < 0.02
+    assert rep["plane_shares"][1][3] + rep["plane_shares"][1][8] == 1 and abs(rep["plane_shares"][1][3] - 0.5) < 0.02
+    assert "plane G: most read as 3" in modes.format_report(rep) or "plane G: most read as 8" in modes.format_report(rep)
     assert sum(rep["plane_kl"]) + rep["dependence_kl"] == pytest.approx(rep["kl"])
     # the G plane copies the R plane: each plane is uniform, all the KL is dependence (ln 10 of 2 ln 10)
     digits[:, 1] = digits[:, 0]

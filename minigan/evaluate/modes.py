@@ -91,16 +91,18 @@ def stacked_report(images, classifier):
 
     Returns:
         dict: dataset, samples, modes (1000), modes_covered, kl, top_mode_share, plane_kl (three floats),
-        dependence_kl.
+        dependence_kl, plane_shares (per plane, the share of each digit 0-9).
     """
     modes = stacked_modes(images, classifier)
     histogram = np.bincount(modes, minlength=data_modes.STACKED_MODES)
     kl = kl_to_uniform(histogram)
-    plane_kl = [kl_to_uniform(np.bincount(modes // 10 ** (2 - plane) % 10, minlength=10)) for plane in range(3)]
+    planes = [np.bincount(modes // 10 ** (2 - plane) % 10, minlength=10) for plane in range(3)]
+    plane_kl = [kl_to_uniform(counts) for counts in planes]
     return {"dataset": "stacked-mnist", "samples": int(histogram.sum()), "modes": len(histogram),
             "modes_covered": int((histogram > 0).sum()), "kl": kl,
             "top_mode_share": float(histogram.max() / max(1, histogram.sum())),
-            "plane_kl": plane_kl, "dependence_kl": kl - sum(plane_kl)}
+            "plane_kl": plane_kl, "dependence_kl": kl - sum(plane_kl),
+            "plane_shares": [(counts / max(1, counts.sum())).tolist() for counts in planes]}
 
 
 def report(samples, name, classifier=None):
@@ -126,6 +128,10 @@ def format_report(rep):
         planes = " + ".join(f"{k:.3f}" for k in rep["plane_kl"])
         lines.append(f"KL = {planes} (each plane's digit shares, R G B) + {rep['dependence_kl']:.3f} (the planes' "
                      f"dependence)")
+    for name, shares in zip("RGB", rep.get("plane_shares", ())):
+        order = np.argsort(shares)
+        lines.append(f"  plane {name}: most read as {order[-1]} ({shares[order[-1]]:.1%}), {order[-2]} "
+                     f"({shares[order[-2]]:.1%}); least as {order[0]} ({shares[order[0]]:.1%}) (uniform: 10%)")
     return "\n".join(lines)
 
 
