@@ -54,7 +54,11 @@ from minigan.tensor import Tensor
 # The code's Adam (nn.adam_updates) divides by sqrt(v_hat + 1e-8), PyTorch's (minigan's) by
 # sqrt(v_hat) + eps. At G's gradient scale here (RMS per weight ~2e-4) the two differ by < 10% with
 # PyTorch's eps = 1e-8, which minigan keeps; an eps of 1e-4 (tried, with the code's scale-free G)
-# would damp G's steps ~30% more than the code does.
+# would damp G's steps ~30% more than the code does. D's hidden layers are another matter: by epoch 100
+# their weight gradients are ~4-6e-5 per weight (RMS, from the logged layer norms), below sqrt(1e-8) =
+# 1e-4, so the code's rule moves them only ~0.4x as far as PyTorch's, less as the gradients shrink: an
+# annealing the code's D gets and minigan's does not. Not yet tried; the prime suspect for the 100-label
+# runs' plateau at ~1.1% error (docs/semi-supervised.md, epochs 100-155).
 
 G_HIDDEN = (500, 500)
 D_HIDDEN = (1000, 500, 250, 250, 250)
