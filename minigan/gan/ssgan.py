@@ -57,8 +57,9 @@ from minigan.tensor import Tensor
 # would damp G's steps ~30% more than the code does. D's hidden layers are another matter: by epoch 100
 # their weight gradients are ~4-6e-5 per weight (RMS, from the logged layer norms), below sqrt(1e-8) =
 # 1e-4, so the code's rule moves them only ~0.4x as far as PyTorch's, less as the gradients shrink: an
-# annealing the code's D gets and minigan's does not. Not yet tried; the prime suspect for the 100-label
-# runs' plateau at ~1.1% error (docs/semi-supervised.md, epochs 100-155).
+# annealing the code's D gets and minigan's does not: the prime suspect for the 100-label runs' plateau
+# at ~1.1% error. Only looked at outside the repo so far (docs/semi-supervised.md, epochs 100-155: D as
+# trained improved, its average did not); minigan's Adam has no such option yet.
 
 G_HIDDEN = (500, 500)
 D_HIDDEN = (1000, 500, 250, 250, 250)
