@@ -545,30 +545,33 @@ def dropout(x, u, p):
 
 
 @_pjit
-def _adam_loop(p, g, m, v, lr_t, beta1, beta2, eps, sqrt_bc2, weight_decay):
+def _adam_loop(p, g, m, v, lr_t, beta1, beta2, eps, sqrt_bc2, root_t, weight_decay):
     for k in prange(p.size):
         gk = g[k] + weight_decay * p[k]
         m[k] = beta1 * m[k] + (1 - beta1) * gk
         v[k] = beta2 * v[k] + (1 - beta2) * gk * gk
-        p[k] -= lr_t * m[k] / (np.sqrt(v[k]) / sqrt_bc2 + eps)
+        p[k] -= lr_t * m[k] / (np.sqrt(v[k] + root_t) / sqrt_bc2 + eps)
 
 
-def adam_update(params, grads, ms, vs, step, lr, beta1, beta2, eps, weight_decay):
+def adam_update(params, grads, ms, vs, step, lr, beta1, beta2, eps, weight_decay, eps_root=0.0):
     """Adam on every parameter, in place; PyTorch's rule with L2 weight decay (not AdamW):
 
     g = grad + wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-    p -= lr (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps), step counted from 1.
+    p -= lr (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step) + eps_root) + eps), step counted from 1.
 
     Args:
         params, grads, ms, vs: lists of C-contiguous arrays, matched by position.
         step (int): the 1-based step count after this step's increment.
+        eps_root (float): added under the square root (0: PyTorch's rule; optim.Adam says when not).
     """
     lr_t = lr / (1 - beta1**step)  # the bias corrections are one number per step
-    sqrt_bc2 = (1 - beta2**step) ** 0.5
+    bc2 = 1 - beta2**step
+    sqrt_bc2, root_t = bc2**0.5, eps_root * bc2  # sqrt(v / bc2 + eps_root) = sqrt(v + eps_root bc2) / sqrt(bc2)
     for p, g, m, v in zip(params, grads, ms, vs):
         if not (p.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
             raise ValueError("adam_update works in place: parameters and moments must be C-contiguous.")
         g = np.ascontiguousarray(g, dtype=p.dtype)
         _adam_loop(
-            p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), lr_t, beta1, beta2, eps, sqrt_bc2, weight_decay
+            p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), lr_t, beta1, beta2, eps, sqrt_bc2, root_t,
+            weight_decay,
         )

@@ -363,8 +363,9 @@ def _adam_tables_for(groups):
     return _adam_tables[key]
 
 
-def adam_update(params, grads, ms, vs, step, lr, beta1, beta2, eps, weight_decay):
-    """One Adam step (PyTorch's rule, L2 weight decay) on every parameter, in place, in one launch.
+def adam_update(params, grads, ms, vs, step, lr, beta1, beta2, eps, weight_decay, eps_root=0.0):
+    """One Adam step (PyTorch's rule, L2 weight decay; eps_root under the square root as
+    cpu_kernels.adam_update) on every parameter, in place, in one launch.
 
     Args:
         params, grads, ms, vs: lists of arrays matched by position, one dtype; params, ms, vs
@@ -384,5 +385,6 @@ def adam_update(params, grads, ms, vs, step, lr, beta1, beta2, eps, weight_decay
     pointers, offsets = _adam_tables_for((params, grads, ms, vs))
     total = sum(p.size for p in params)
     # 1 - beta and the bias corrections in double, rounded once to dtype (kernels/adam.cu says why).
-    reals = _reals(dtype, lr, beta1, beta2, 1 - beta1, 1 - beta2, eps, weight_decay, 1 - beta1**step, 1 - beta2**step)
+    reals = _reals(dtype, lr, beta1, beta2, 1 - beta1, 1 - beta2, eps, eps_root, weight_decay, 1 - beta1**step,
+                   1 - beta2**step)
     _launch("adam_update", dtype, total, *pointers, offsets, *reals, *_ints(len(params), total))

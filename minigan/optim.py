@@ -102,14 +102,22 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction and L2 weight decay, PyTorch's rule:
 
         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
-        p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+        p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t) + eps_root) + eps)
+
+    ``eps_root`` (0 by default: PyTorch's rule) is optax's name for an epsilon under the square root.
+    With eps = 0 and eps_root = 1e-8 this is the Adam of openai/improved-gan's code (nn.adam_updates,
+    dividing by sqrt(v_hat + 1e-8)): the same as PyTorch's for gradients well above 1e-4, but a weight
+    whose gradients are smaller moves less, ~|g| / 1e-4 of Adam's usual step (Note [Adam's epsilon] in
+    gan/ssgan.py: it matters there).
 
     All parameters are updated by one fused kernel call (``adam_update``).
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, eps_root=0.0):
         super().__init__(params, lr)
-        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+        if eps < 0 or eps_root < 0 or eps == eps_root == 0:
+            raise MiniganError(f"Adam needs eps >= 0 and eps_root >= 0, not both 0; got {eps} and {eps_root}.")
+        self.betas, self.eps, self.weight_decay, self.eps_root = tuple(betas), eps, weight_decay, eps_root
         self.exp_avg = self._slots()
         self.exp_avg_sq = self._slots()
 
@@ -125,7 +133,7 @@ class Adam(Optimizer):
         kernels_for(params[0]).adam_update(
             params, [self.params[i].grad for i in live], [self.exp_avg[i] for i in live],
             [self.exp_avg_sq[i] for i in live], self.step_count, self.lr, self.betas[0], self.betas[1],
-            self.eps, self.weight_decay)
+            self.eps, self.weight_decay, self.eps_root)
 
 
 class RMSprop(Optimizer):

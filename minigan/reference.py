@@ -240,11 +240,12 @@ def upsample_nearest2d(x, scale):
     return y
 
 
-def adam_step(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay):
+def adam_step(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay, eps_root=0.0):
     """One Adam step for one parameter, PyTorch's rule (L2 weight decay, not AdamW).
 
     g' = g + wd p; m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
-    p = p - lr (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps); step counts from 1.
+    p = p - lr (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step) + eps_root) + eps); step counts from 1.
+    (eps_root = 0 is PyTorch's rule; eps = 0, eps_root = 1e-8 the one of openai/improved-gan's code.)
 
     Returns:
         (p, m, v) as new arrays.
@@ -252,7 +253,7 @@ def adam_step(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay):
     g = g + weight_decay * p
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g * g
-    p = p - lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + eps)
+    p = p - lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step) + eps_root) + eps)
     return p, m, v
 
 

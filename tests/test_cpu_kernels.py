@@ -212,15 +212,18 @@ def test_dropout_scales_the_kept_values(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_adam_update_matches_reference_over_three_steps(dtype):
+@pytest.mark.parametrize("eps, eps_root, scale", [(1e-8, 0.0, 1.0), (0.0, 1e-8, 1e-4)], ids=["pytorch", "root"])
+def test_adam_update_matches_reference_over_three_steps(dtype, eps, eps_root, scale):
+    # "root": openai/improved-gan's rule, on gradients ~1e-4 where its epsilon under the root matters
     rng = _rng()
     shapes = [(4, 3), (5,), (2, 3, 2, 2)]
     params = [rng.standard_normal(s).astype(dtype) for s in shapes]
     ms, vs = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
     expected = [(p.astype(np.float64), np.zeros(p.shape), np.zeros(p.shape)) for p in params]
-    hyper = {"lr": 0.01, "beta1": 0.5, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.05}
+    hyper = {"lr": 0.01, "beta1": 0.5, "beta2": 0.999, "eps": eps, "weight_decay": 0.05 * scale,
+             "eps_root": eps_root}
     for step in (1, 2, 3):
-        grads = [rng.standard_normal(p.shape).astype(dtype) for p in params]
+        grads = [(scale * rng.standard_normal(p.shape)).astype(dtype) for p in params]
         K.adam_update(params, grads, ms, vs, step, **hyper)
         expected = [R.adam_step(p, g.astype(np.float64), m, v, step, **hyper) for (p, m, v), g in zip(expected, grads)]
     rtol = 1e-5 if dtype == np.float32 else 1e-12

@@ -244,17 +244,18 @@ def test_batch_norm_backward(dev, shape, dtype, schedule, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_adam_update_all_params_in_one_launch(dev, dtype, rng):
+@pytest.mark.parametrize("eps, eps_root, scale", [(1e-8, 0.0, 1.0), (0.0, 1e-8, 1e-4)], ids=["pytorch", "root"])
+def test_adam_update_all_params_in_one_launch(dev, dtype, eps, eps_root, scale, rng):
     to_dev, to_np = dev
     shapes = [(4, 3), (0,), (7,), (2, 2, 2)]  # an empty tensor between two others: the search skips it
     params = [rng.standard_normal(s).astype(dtype) for s in shapes]
     ms, vs = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
     on_dev = [[to_dev(a.copy()) for a in group] for group in (params, ms, vs)]
     p_dev, m_dev, v_dev = on_dev
-    hyper = dict(lr=1e-2, beta1=0.5, beta2=0.999, eps=1e-8, weight_decay=0.01)
+    hyper = dict(lr=1e-2, beta1=0.5, beta2=0.999, eps=eps, weight_decay=0.01 * scale, eps_root=eps_root)
     before = cuda.launches
     for step in (1, 2, 3):
-        grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        grads = [(scale * rng.standard_normal(s)).astype(dtype) for s in shapes]
         cuda.adam_update(p_dev, [to_dev(g) for g in grads], m_dev, v_dev, step, **hyper)
         for k, g in enumerate(grads):
             params[k], ms[k], vs[k] = reference.adam_step(params[k], g, ms[k], vs[k], step, **hyper)

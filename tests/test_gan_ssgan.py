@@ -94,6 +94,21 @@ def test_training_logs_test_errors_and_draws_their_curve(tmp_path):
     assert {"loss_unl", "loss_G", "train_err", "D_x", "D_G_z"} <= set(step_rows[-1])
 
 
+def test_new_runs_take_the_codes_adam_and_runs_saved_before_keep_pytorchs(tmp_path):
+    # Note [Adam's epsilon]: `minigan train --model ssgan` divides by sqrt(v_hat + 1e-8), as the paper's code
+    result = CliRunner().invoke(main, ["train", "synthetic", "--model", "ssgan", "--labels", "20", "--epochs", "1",
+                                       "--limit", "40", "--batch-size", "20", "--image-size", "16",
+                                       "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert "eps 1e-08 under the root" in result.output
+    trainer = training.resume(str(tmp_path / "a"), quiet, epochs=2)  # a resumed run keeps it
+    for opt in trainer.optimizers.values():
+        assert (opt.eps, opt.eps_root) == (0.0, 1e-8)
+    saved = dict(trainer.config.to_dict())
+    del saved["adam_eps_root"]  # a run from before the option: PyTorch's rule, which it was trained with
+    assert gan.TrainConfig.from_dict(saved).adam_eps_root == 0.0
+
+
 def test_the_labelled_images_and_their_seed_are_in_the_checkpoint(tmp_path):
     training.train(ss_config(tmp_path, "a", label_seed=3), quiet)
     ckpt = checkpoint.load(tmp_path / "a")

@@ -41,6 +41,28 @@ def test_adam_first_steps_by_hand():
     np.testing.assert_allclose(p.data, np.array([0.49, -0.49]) - update, rtol=1e-6)
 
 
+def test_adam_with_eps_under_the_root_is_improved_gans_rule():
+    # nn.adam_updates of openai/improved-gan: p -= lr m_hat / sqrt(v_hat + 1e-8). A gradient of 1e-4
+    # moves its weight lr / sqrt(2) on the first step, one of 1 still lr; PyTorch's rule moves both lr.
+    p = _param([0.5, 0.5])
+    opt = optim.Adam([p], lr=0.01, betas=(0.5, 0.999), eps=0.0, eps_root=1e-8)
+    p.grad = np.array([1e-4, 1.0])
+    opt.step()
+    np.testing.assert_allclose(p.data, [0.5 - 0.01 / np.sqrt(2), 0.49], rtol=1e-9)
+    p.grad = np.array([3e-5, -0.5])
+    opt.step()
+    m = 0.5 * 0.5 * np.array([1e-4, 1.0]) + 0.5 * np.array([3e-5, -0.5])
+    v = 0.999 * 0.001 * np.array([1e-8, 1.0]) + 0.001 * np.array([9e-10, 0.25])
+    update = 0.01 * (m / (1 - 0.5**2)) / np.sqrt(v / (1 - 0.999**2) + 1e-8)
+    np.testing.assert_allclose(p.data, np.array([0.5 - 0.01 / np.sqrt(2), 0.49]) - update, rtol=1e-9)
+
+
+@pytest.mark.parametrize("eps, eps_root", [(0.0, 0.0), (-1e-8, 0.0), (1e-8, -1.0)])
+def test_adam_refuses_epsilons_that_could_divide_by_zero(eps, eps_root):
+    with pytest.raises(MiniganError, match="eps >= 0 and eps_root >= 0, not both 0"):
+        optim.Adam([_param([1.0])], eps=eps, eps_root=eps_root)
+
+
 def test_adam_state_round_trip_continues_identically():
     rng = np.random.default_rng(0)
     grads = [rng.standard_normal(3) for _ in range(4)]

@@ -44,6 +44,10 @@ TRAIN_MODELS = ("gan", "dcgan", "cgan", "lapgan", "began", "stackgan")
 @click.option("--lr-d", type=float, default=None, help="D's learning rate (default: --lr).")
 @click.option("--beta1", type=float, default=0.5, show_default=True, help="Adam beta1.")
 @click.option("--beta2", type=float, default=0.999, show_default=True, help="Adam beta2.")
+@click.option("--adam-eps-root", type=float, default=0.0, show_default="0; 1e-8 for ssgan", metavar="EPS",
+              help="Adam's epsilon under the square root, dividing by sqrt(v + EPS) with none after it (the rule "
+                   "of openai/improved-gan's code, which damps weights whose gradients are below sqrt(EPS)); 0: "
+                   "PyTorch's rule, sqrt(v) + 1e-8.")
 @click.option("--d-steps", "--n-critic", "d_steps", type=int, default=1, show_default=True,
               help="D steps per G step (k in Algorithm 1; WGAN calls it n_critic: 5 in its papers).")
 @click.option("--loss", type=click.Choice(list(LOSS_NAMES)), default="non-saturating", show_default=True,

@@ -154,7 +154,9 @@ class Trainer(Sampler, Verdicts):
             return optim.RMSprop(net.parameters(), lr=lr)
         if penalties.optimizer_name(self.config) == "sgd":
             return optim.SGD(net.parameters(), lr=lr)
-        return optim.Adam(net.parameters(), lr=lr, betas=(self.config.beta1, self.config.beta2))
+        root = self.config.adam_eps_root
+        return optim.Adam(net.parameters(), lr=lr, betas=(self.config.beta1, self.config.beta2),
+                          eps=0.0 if root else 1e-8, eps_root=root)
 
     @classmethod
     def critic_norm(cls, config):

@@ -38,6 +38,9 @@ class TrainConfig:
         nz (int): noise dimensions.
         lr, lr_g, lr_d (float): Adam's learning rate; lr_g / lr_d override it for G / D.
         beta1, beta2 (float): Adam's betas.
+        adam_eps_root (float): Adam's epsilon under the square root (optim.Adam's eps_root); when > 0
+            the one after the root is 0: openai/improved-gan's rule with 1e-8 (ssgan's default). 0:
+            PyTorch's rule, eps = 1e-8 after the root (runs saved before the option had it).
         d_steps (int): D steps per G step (k in Goodfellow et al.'s Algorithm 1).
         loss (str): a name from ``losses.LOSSES``: non-saturating (default), minimax, least-squares,
             hinge, relativistic, relativistic-average or turing (T-GAN).
@@ -113,6 +116,7 @@ class TrainConfig:
     lr_d: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
+    adam_eps_root: float = 0.0
     d_steps: int = 1
     loss: str = "non-saturating"
     image_size: int | None = None

@@ -27,7 +27,7 @@ as the code has them: D's weights start N(0, 0.1) and are set by the data-depend
 them (only the last layer trains its g). Two departures, both measured (docs/semi-supervised.md): G's
 batch norms keep their trained scale (the code's have none) and G's output layer starts with g = ||w||
 of PyTorch's init (the code's at 1) -- with the code's G, D won from the first epochs and the test
-error fell about half as fast per epoch; and Adam's epsilon (Note [Adam's epsilon]). minigan's images
+error fell about half as fast per epoch. Adam is the code's (Note [Adam's epsilon]). minigan's images
 live in [-1, 1]: G's sigmoid output is mapped there, and D maps its input back to [0, 1] first, so the
 noise levels mean what they mean in the paper.
 
@@ -51,15 +51,14 @@ from minigan.gan.verdicts import _mean_sigmoid
 from minigan.tensor import Tensor
 
 # Note [Adam's epsilon]
-# The code's Adam (nn.adam_updates) divides by sqrt(v_hat + 1e-8), PyTorch's (minigan's) by
-# sqrt(v_hat) + eps. At G's gradient scale here (RMS per weight ~2e-4) the two differ by < 10% with
-# PyTorch's eps = 1e-8, which minigan keeps; an eps of 1e-4 (tried, with the code's scale-free G)
-# would damp G's steps ~30% more than the code does. D's hidden layers are another matter: by epoch 100
-# their weight gradients are ~4-6e-5 per weight (RMS, from the logged layer norms), below sqrt(1e-8) =
-# 1e-4, so the code's rule moves them only ~0.4x as far as PyTorch's, less as the gradients shrink: an
-# annealing the code's D gets and minigan's does not: the prime suspect for the 100-label runs' plateau
-# at ~1.1% error. Only looked at outside the repo so far (docs/semi-supervised.md, epochs 100-155: D as
-# trained improved, its average did not); minigan's Adam has no such option yet.
+# The code's Adam (nn.adam_updates) divides by sqrt(v_hat + 1e-8), PyTorch's by sqrt(v_hat) + 1e-8.
+# At G's gradient scale here (RMS per weight ~2e-4) the two differ by < 10%. D's hidden layers are
+# another matter: by epoch 100 their weight gradients are ~4-6e-5 per weight (RMS, from the logged
+# layer norms), below sqrt(1e-8) = 1e-4, so the code's rule moves them only ~0.4x as far as PyTorch's,
+# less as the gradients shrink: an annealing the code's D gets and PyTorch's rule does not. So ssgan's
+# RECIPE sets --adam-eps-root 1e-8 (optim.Adam's eps_root, eps 0 after the root): the code's rule, for
+# both players. Runs saved before the option trained with PyTorch's rule and keep it when resumed
+# (TrainConfig.adam_eps_root defaults to 0); docs/semi-supervised.md compares the two.
 
 G_HIDDEN = (500, 500)
 D_HIDDEN = (1000, 500, 250, 250, 250)
@@ -68,7 +67,7 @@ INIT_STD = 0.1  # improved-gan's nn.DenseLayer: theta ~ N(0, 0.1)
 INIT_IMAGES = 500  # the data-dependent init's batch
 TEST_CHUNK = 1000
 # `minigan train --model ssgan` uses these unless the command line says otherwise (the MNIST script's)
-RECIPE = {"batch_size": 100, "lr": 0.003, "beta1": 0.5, "ema_d": 0.9999, "labels": 100}
+RECIPE = {"batch_size": 100, "lr": 0.003, "beta1": 0.5, "adam_eps_root": 1e-8, "ema_d": 0.9999, "labels": 100}
 # options that change a loss or a network the paper's model fixes
 FIXED = ("label_smoothing", "instance_noise", "feature_matching", "minibatch_discrimination", "vbn",
          "historical_averaging", "replay", "clip", "gp", "spectral_norm", "d_norm", "unroll")

@@ -58,7 +58,7 @@ def check_settings(config):
     for field in ("lr_g", "lr_d"):
         if getattr(config, field) is not None and getattr(config, field) <= 0:
             raise MiniganError(f"{option_name(field)} must be positive, not {getattr(config, field)}.")
-    for field in ("checkpoint_every", "keep"):
+    for field in ("checkpoint_every", "keep", "adam_eps_root"):
         if getattr(config, field) < 0:
             raise MiniganError(f"{option_name(field)} must be 0 or more, not {getattr(config, field)}.")
     for field in ("beta1", "beta2"):
@@ -73,6 +73,9 @@ def check_settings(config):
     if config.device == "gpu":
         backend.require_gpu()
     loss = losses.get_loss(config.loss)
+    if config.adam_eps_root and penalties.optimizer_name(config) != "adam":
+        raise MiniganError(f"--adam-eps-root changes Adam's rule; this run's optimizer is "
+                           f"{penalties.optimizer_name(config)}.")
     for field in ("label_smoothing", "instance_noise"):
         if getattr(config, field) < 0:
             raise MiniganError(f"{option_name(field)} must be 0 or more, not {getattr(config, field)}.")
@@ -231,7 +234,8 @@ def describe(trainer, dataset, echo):
     lr_g, lr_d = trainer.lr_for("G"), trainer.lr_for("D")
     lr = f"{lr_g:g}" if lr_g == lr_d else f"G {lr_g:g} D {lr_d:g}"
     name = penalties.optimizer_name(cfg)
-    optimizer = (f"Adam lr {lr} betas ({cfg.beta1:g}, {cfg.beta2:g})" if name == "adam"
+    root = f", eps {cfg.adam_eps_root:g} under the root" if cfg.adam_eps_root else ""
+    optimizer = (f"Adam lr {lr} betas ({cfg.beta1:g}, {cfg.beta2:g}){root}" if name == "adam"
                  else f"{'RMSprop' if name == 'rmsprop' else 'SGD'} lr {lr}")
     echo(f"model: {trainer.name} ({sizes}); loss {cfg.loss}, {optimizer}, {plural(cfg.d_steps, 'D step')} per G step")
     used = techniques.describe(cfg)

@@ -57,11 +57,11 @@ def unrolled_sgd(params, grads, state, lr):
     return [p - g * lr for p, g in zip(params, grads)], state
 
 
-def unrolled_adam(params, grads, state, lr, betas, eps):
-    """One differentiable Adam step, the rule of optim.Adam (PyTorch's):
+def unrolled_adam(params, grads, state, lr, betas, eps, eps_root=0.0):
+    """One differentiable Adam step, the rule of optim.Adam (PyTorch's, with optim.Adam's eps_root):
 
         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  t += 1
-        theta - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+        theta - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t) + eps_root) + eps)
 
     ``state`` is (m list, v list, t); m and v become Tensors of the graph after the first step."""
     (b1, b2), (m, v, t) = betas, state
@@ -69,7 +69,7 @@ def unrolled_adam(params, grads, state, lr, betas, eps):
     m = [mi * b1 + g * (1 - b1) for mi, g in zip(m, grads)]
     v = [vi * b2 + g * g * (1 - b2) for vi, g in zip(v, grads)]
     c1, c2 = 1 - b1 ** t, 1 - b2 ** t
-    new = [p - (mi / c1) / ((vi / c2 + TINY) ** 0.5 + eps) * lr for p, mi, vi in zip(params, m, v)]
+    new = [p - (mi / c1) / ((vi / c2 + (eps_root + TINY)) ** 0.5 + eps) * lr for p, mi, vi in zip(params, m, v)]
     return new, (m, v, t)
 
 
@@ -108,7 +108,7 @@ class Unroller:
         zeros = [backend.get_array_module(p.data).zeros_like(p.data) for p in opt.params]
         state = ([a if a is not None else z for a, z in zip(m, zeros)],
                  [a if a is not None else z for a, z in zip(v, zeros)], t)
-        return lambda p, g, s: unrolled_adam(p, g, s, opt.lr, opt.betas, opt.eps), state
+        return lambda p, g, s: unrolled_adam(p, g, s, opt.lr, opt.betas, opt.eps, opt.eps_root), state
 
     def unrolled_parameters(self, real, cond, fake, fake_cond):
         """theta_D^K as Tensors of a graph that reaches theta_G through ``fake`` (not detached)."""
