@@ -566,11 +566,14 @@ def adam_update(params, grads, ms, vs, step, lr, beta1, beta2, eps, weight_decay
     """
     lr_t = lr / (1 - beta1**step)  # the bias corrections are one number per step
     bc2 = 1 - beta2**step
-    sqrt_bc2, root_t = bc2**0.5, eps_root * bc2  # sqrt(v / bc2 + eps_root) = sqrt(v + eps_root bc2) / sqrt(bc2)
+    sqrt_bc2 = bc2**0.5
     for p, g, m, v in zip(params, grads, ms, vs):
         if not (p.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
             raise ValueError("adam_update works in place: parameters and moments must be C-contiguous.")
         g = np.ascontiguousarray(g, dtype=p.dtype)
+        # sqrt(v / bc2 + eps_root) = sqrt(v + eps_root bc2) / sqrt(bc2); in p's dtype, so that with
+        # eps_root = 0 the root is v's own (a float32 sqrt for float32), bit for bit as before the option
+        root_t = p.dtype.type(eps_root * bc2)
         _adam_loop(
             p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), lr_t, beta1, beta2, eps, sqrt_bc2, root_t,
             weight_decay,
