@@ -154,9 +154,9 @@ class Trainer(Sampler, Verdicts):
             return optim.RMSprop(net.parameters(), lr=lr)
         if penalties.optimizer_name(self.config) == "sgd":
             return optim.SGD(net.parameters(), lr=lr)
-        root = self.config.adam_eps_root
-        return optim.Adam(net.parameters(), lr=lr, betas=(self.config.beta1, self.config.beta2),
-                          eps=0.0 if root else 1e-8, eps_root=root)
+        root = self.config.adam_eps_root  # > 0: the epsilon under the root replaces Adam's own
+        epsilons = {"eps": 0.0, "eps_root": root} if root else {}
+        return optim.Adam(net.parameters(), lr=lr, betas=(self.config.beta1, self.config.beta2), **epsilons)
 
     @classmethod
     def critic_norm(cls, config):
