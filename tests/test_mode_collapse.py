@@ -76,6 +76,8 @@ def test_stacked_metrics_read_each_plane_as_a_digit():
     assert rep["modes_covered"] == expected and rep["samples"] == 2600 and rep["modes"] == 1000
     one = modes.stacked_report(x[:1].repeat(50, axis=0), DigitReader())
     assert one["modes_covered"] == 1 and one["top_mode_share"] == 1.0 and one["kl"] == pytest.approx(np.log(1000))
+    # one mode: all the KL is in the planes; rounding must not print a dependence of "-0.000"
+    assert one["dependence_kl"] == 0.0 and "-0.000" not in modes.format_report(one)
 
 
 def test_stacked_kl_splits_into_the_planes_and_their_dependence():

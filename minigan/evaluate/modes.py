@@ -101,7 +101,8 @@ def stacked_report(images, classifier):
     return {"dataset": "stacked-mnist", "samples": int(histogram.sum()), "modes": len(histogram),
             "modes_covered": int((histogram > 0).sum()), "kl": kl,
             "top_mode_share": float(histogram.max() / max(1, histogram.sum())),
-            "plane_kl": plane_kl, "dependence_kl": kl - sum(plane_kl),
+            # the dependence (multi-information) is >= 0; only rounding takes it below
+            "plane_kl": plane_kl, "dependence_kl": max(0.0, kl - sum(plane_kl)),
             "plane_shares": [(counts / max(1, counts.sum())).tolist() for counts in planes]}
 
 
