@@ -19,10 +19,14 @@ def point_trainer(optimizer="adam", unroll=1, dtype="float64", **kw):
     cfg = gan.TrainConfig(dataset="ring", model="gan", nz=4, batch_size=16, lr_g=1e-3, lr_d=0.05,
                           optimizer=optimizer, unroll=unroll, **kw)
     tr = gan.get_trainer_class("gan")(cfg, (2,), 8)
-    if dtype == "float64":
-        for name, net in tr.networks.items():
-            net.double()
-            tr.optimizers[name] = tr.make_optimizer(net, name)
+    return in_float64(tr) if dtype == "float64" else tr
+
+
+def in_float64(tr):
+    """The trainer with its networks in float64 (for finite differences) and fresh optimizers for them."""
+    for name, net in tr.networks.items():
+        net.double()
+        tr.optimizers[name] = tr.make_optimizer(net, name)
     return tr
 
 
@@ -71,17 +75,15 @@ def g_loss_after_real_steps(tr, real, z):
         opt.load_state_dict(saved_opt)
 
 
-@pytest.mark.parametrize("optimizer,k", [("sgd", 1), ("adam", 1), ("adam", 3)])
-def test_gradient_through_unrolled_steps_matches_finite_differences(optimizer, k):
-    tr = point_trainer(optimizer, unroll=k)
-    real, z = batch(tr)
+def assert_unrolled_gradient_matches_finite_differences(tr, real, z, rng, probes, atol):
+    """G's gradient through the unrolled steps against central differences of K real D steps, at
+    ``probes`` random entries of each of G's parameters (after two real D steps warm Adam up)."""
     warm_up_d(tr, real, z)
-    G = tr.networks["G"]
-    params = G.parameters()
+    params = tr.networks["G"].parameters()
     analytic = [g.data for g in grad(unrolled_g_loss(tr, real, z), params)]
-    rng, eps = np.random.default_rng(1), 1e-6
+    eps = 1e-6
     for p, g in zip(params, analytic):
-        for idx in map(tuple, rng.integers(0, p.data.shape, (3, p.data.ndim))):
+        for idx in map(tuple, rng.integers(0, p.data.shape, (probes, p.data.ndim))):
             old = p.data[idx]
             p.data[idx] = old + eps
             up = g_loss_after_real_steps(tr, real, z)
@@ -89,7 +91,14 @@ def test_gradient_through_unrolled_steps_matches_finite_differences(optimizer, k
             down = g_loss_after_real_steps(tr, real, z)
             p.data[idx] = old
             numeric = (up - down) / (2 * eps)
-            assert abs(numeric - g[idx]) <= 1e-5 + 1e-4 * abs(numeric), (optimizer, idx, numeric, g[idx])
+            assert abs(numeric - g[idx]) <= atol + 1e-4 * abs(numeric), (p.data.shape, idx, numeric, g[idx])
+
+
+@pytest.mark.parametrize("optimizer,k", [("sgd", 1), ("adam", 1), ("adam", 3)])
+def test_gradient_through_unrolled_steps_matches_finite_differences(optimizer, k):
+    tr = point_trainer(optimizer, unroll=k)
+    real, z = batch(tr)
+    assert_unrolled_gradient_matches_finite_differences(tr, real, z, np.random.default_rng(1), probes=3, atol=1e-5)
 
 
 def test_gradient_through_unrolled_conv_and_batch_norm_matches_finite_differences():
@@ -97,26 +106,10 @@ def test_gradient_through_unrolled_conv_and_batch_norm_matches_finite_difference
     path through conv and batch norm, which the ring's MLP does not take (stacked MNIST's runs do)."""
     from gan_helpers import trainer_of
 
-    tr = trainer_of("dcgan", unroll=2, lr_d=2e-4)
-    for name, net in tr.networks.items():
-        net.double()
-        tr.optimizers[name] = tr.make_optimizer(net, name)
+    tr = in_float64(trainer_of("dcgan", unroll=2, lr_d=2e-4))
     rng = np.random.default_rng(0)
     real, z = rng.uniform(-1, 1, (8, 1, 16, 16)), rng.standard_normal((8, tr.nz))
-    warm_up_d(tr, real, z)
-    params = tr.networks["G"].parameters()
-    analytic = [g.data for g in grad(unrolled_g_loss(tr, real, z), params)]
-    eps = 1e-6
-    for p, g in zip(params, analytic):
-        for idx in map(tuple, rng.integers(0, p.data.shape, (2, p.data.ndim))):
-            old = p.data[idx]
-            p.data[idx] = old + eps
-            up = g_loss_after_real_steps(tr, real, z)
-            p.data[idx] = old - eps
-            down = g_loss_after_real_steps(tr, real, z)
-            p.data[idx] = old
-            numeric = (up - down) / (2 * eps)
-            assert abs(numeric - g[idx]) <= 1e-6 + 1e-4 * abs(numeric), (p.data.shape, idx, numeric, g[idx])
+    assert_unrolled_gradient_matches_finite_differences(tr, real, z, rng, probes=2, atol=1e-6)
 
 
 def test_the_unrolled_terms_matter():
